@@ -1,0 +1,49 @@
+"""Small I/O helpers shared by the stages: paths, Parquet, JSON metrics, shared-data lookup."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def project_path(path: str | Path) -> Path:
+    """Resolve ``path`` against the project root unless it is absolute."""
+    p = Path(path)
+    return p if p.is_absolute() else PROJECT_ROOT / p
+
+
+def shared_data_dir() -> Path:
+    """The shared data folder: ``$NETSENTRY_SHARED_DATA`` or ``../shared/data``."""
+    return Path(os.environ.get("NETSENTRY_SHARED_DATA", PROJECT_ROOT.parent / "shared" / "data"))
+
+
+def read_parquet(path: str | Path) -> pd.DataFrame:
+    """Read a stage's Parquet output."""
+    return pd.read_parquet(project_path(path))
+
+
+def write_parquet(df: pd.DataFrame, path: str | Path) -> Path:
+    """Write a DataFrame as Parquet, creating the folder; returns the path written."""
+    out = project_path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    df.to_parquet(out, index=False)
+    return out
+
+
+def write_json(data: Any, path: str | Path) -> Path:
+    """Write JSON (sorted keys, stable output so DVC sees no change on identical results)."""
+    out = project_path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(data, indent=2, sort_keys=True, default=float) + "\n")
+    return out
+
+
+def read_json(path: str | Path) -> Any:
+    """Read a JSON file written by :func:`write_json`."""
+    return json.loads(project_path(path).read_text())
