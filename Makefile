@@ -32,4 +32,4 @@ test: setup-test lint
 	@.venv/bin/python -m pytest
 
 bench: setup-test
-	@$(PY) -m bench
+	@$(PY) -m bench.capture

@@ -12,11 +12,26 @@ import hashlib
 import json
 import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import mlflow
+import mlflow.sklearn
+import pandas as pd
+from mlflow.models import infer_signature
+from mlflow.tracking import MlflowClient
 
-from pipeline.io import PROJECT_ROOT, project_path
+from pipeline.io import PROJECT_ROOT
+
+
+def store_root(project_root: Path = PROJECT_ROOT) -> Path:
+    """The folder the embedded store lives in: the project, or for a queued DVC experiment (which
+    runs in a temporary copy under ``<project>/.dvc/tmp/exps/``) the project it was queued from."""
+    parts = project_root.parts
+    for i in range(len(parts) - 2):
+        if parts[i : i + 3] == (".dvc", "tmp", "exps"):
+            return Path(*parts[:i])
+    return project_root
 
 
 def tracking_uri(mlflow_params: dict[str, Any]) -> str:
@@ -26,21 +41,23 @@ def tracking_uri(mlflow_params: dict[str, Any]) -> str:
         return env
     uri = mlflow_params.get("tracking_uri", "sqlite:///mlflow.db")
     if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
-        uri = "sqlite:///" + str(PROJECT_ROOT / uri[len("sqlite:///") :])
+        uri = "sqlite:///" + str(store_root() / uri[len("sqlite:///") :])
     return uri
 
 
 def setup(mlflow_params: dict[str, Any]) -> str:
     """Point MLflow at the tracking store and experiment; return the experiment id."""
-    mlflow.set_tracking_uri(tracking_uri(mlflow_params))
+    uri = tracking_uri(mlflow_params)
+    mlflow.set_tracking_uri(uri)
     name = mlflow_params.get("experiment", "netsentry")
     exp = mlflow.get_experiment_by_name(name)
     if exp is not None:
         mlflow.set_experiment(name)
         return exp.experiment_id
     artifact_location = None
-    if not os.environ.get("MLFLOW_TRACKING_URI"):
-        artifact_location = project_path(mlflow_params.get("artifact_location", "mlartifacts")).as_uri()
+    if uri.startswith("sqlite:"):  # embedded store: artifacts beside it; a server picks its own
+        location = Path(mlflow_params.get("artifact_location") or "mlartifacts")
+        artifact_location = (location if location.is_absolute() else store_root() / location).as_uri()
     exp_id = mlflow.create_experiment(name, artifact_location=artifact_location)
     mlflow.set_experiment(experiment_id=exp_id)
     return exp_id
@@ -73,3 +90,55 @@ def stage_run(stage: str, params: dict[str, Any], sections: list[str]) -> Iterat
         if short:
             mlflow.log_params(short)
         yield run
+
+
+def file_fingerprint(paths: list[Path]) -> str:
+    """A short hash over files' names and contents (sorted), e.g. the input CSVs of a dataset."""
+    digest = hashlib.sha256()
+    for path in sorted(paths, key=lambda p: p.name):
+        digest.update(path.name.encode() + b"\0")
+        with path.open("rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(chunk)
+    return digest.hexdigest()[:16]
+
+
+def log_and_register(
+    model: Any,
+    example: pd.DataFrame,
+    tags: dict[str, str],
+    mlflow_params: dict[str, Any],
+    trusted_types: list[str],
+) -> dict[str, str]:
+    """Log a scikit-learn model in the active run, register it and point the alias at it.
+
+    ``tags`` go on the run, the logged model and the new model version.  Returns the run id,
+    model URI, registered name, version and alias (what ``data/train/model.json`` records).
+    """
+    name = mlflow_params.get("registered_model", "netsentry")
+    alias = mlflow_params.get("alias", "champion")
+    signature = infer_signature(example, model.predict(example))
+    info = mlflow.sklearn.log_model(
+        model,
+        name="model",
+        signature=signature,
+        input_example=example,
+        registered_model_name=name,
+        skops_trusted_types=trusted_types,
+        tags=tags,
+    )
+    version = str(info.registered_model_version)
+    client = MlflowClient()
+    for key, value in tags.items():
+        client.set_model_version_tag(name, version, key, value)
+    client.set_registered_model_alias(name, alias, version)
+    mlflow.set_tags(tags)
+    run = mlflow.active_run()
+    return {
+        "run_id": run.info.run_id if run else "",
+        "model_uri": info.model_uri,
+        "registered_model": name,
+        "version": version,
+        "alias": alias,
+        "alias_uri": f"models:/{name}@{alias}",
+    }

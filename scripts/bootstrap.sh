@@ -36,7 +36,7 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ constraints.txt -nt
 fi
 
 # The C meter.
-if [ -f capture/Makefile ]; then
+if [ -f capture/main.c ]; then
   make -s -C capture
 fi
 echo "bootstrap: ready ($level)"

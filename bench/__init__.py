@@ -1,0 +1,1 @@
+"""Benchmarks for netsentry (not part of the installed package; run with `python -m bench.<name>`)."""

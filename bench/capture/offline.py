@@ -1,0 +1,223 @@
+"""Offline throughput of capture/flowmeter against its anchors, measured side by side in one run.
+
+Tools, all on the same generated capture (see gen_capture.py), each pinned to CPU 0, best of
+--repeat runs:
+  * pcap_loop     bare libpcap pcap_next_ex loop (bench/capture/pcap_loop.c): the ceiling
+  * flowmeter     capture/flowmeter -r FILE -o /dev/null (CSV formatted, not stored)
+  * nfstream      NFStream, statistical_analysis=True, n_dissections=0, n_meters=1
+  * cicflowmeter  the Python cicflowmeter 0.2.0, on a slice (first --cic-packets packets) only,
+                  because it runs at a few thousand packets/s
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.capture import anchors, meterstats
+from bench.capture.gen_capture import OUT_DIR, ensure_capture
+from bench.capture.measure import Run, best_of, build_helper
+from bench.capture.pcapio import write_head
+
+ROOT = Path(__file__).resolve().parents[2]
+CAPTURE_DIR = ROOT / "capture"
+
+TARGET_MPPS = 3.0
+TARGET_X_NFSTREAM = 15.0
+TARGET_X_LOOP = 3.0
+
+
+@dataclass
+class Row:
+    """One line of the result table."""
+
+    tool: str
+    input: str
+    packets: int
+    run: Run
+    flows: int | None = None
+    note: str = ""
+
+    @property
+    def pps(self) -> float:
+        """Packets per second of the best run."""
+        return self.packets / self.run.seconds
+
+
+def build_flowmeter() -> Path | None:
+    """`make -C capture`; return the meter's path, or None (with a message) if it cannot be built."""
+    r = subprocess.run(["make", "-C", str(CAPTURE_DIR)], capture_output=True, text=True)
+    exe = CAPTURE_DIR / "flowmeter"
+    if r.returncode != 0 or not exe.exists():
+        print(f"warning: `make -C capture` failed, flowmeter not measured:\n{(r.stderr or r.stdout)[-1500:]}")
+        return None
+    return exe
+
+
+def _mib(kb: int) -> str:
+    return f"{kb / 1024:.1f} MiB"
+
+
+def print_table(rows: list[Row], meter: Row | None) -> None:
+    """The result table: tool, input, packets, seconds, packets/s, ratio, peak RSS, flows."""
+    head = f"{'tool':<22} {'input':<10} {'packets':>10} {'seconds':>9} {'packets/s':>12} " \
+           f"{'flowmeter/x':>11} {'peak RSS':>11} {'flows':>9}"
+    print(head)
+    print("-" * len(head))
+    for r in rows:
+        ratio = f"{meter.pps / r.pps:.2f}x" if meter else "n/a"
+        flows = f"{r.flows:,}" if r.flows is not None else "-"
+        print(f"{r.tool:<22} {r.input:<10} {r.packets:>10,} {r.run.seconds:>9.3f} {r.pps:>12,.0f} "
+              f"{ratio:>11} {_mib(r.run.max_rss_kb):>11} {flows:>9}")
+    for r in rows:
+        if r.note:
+            print(f"  {r.tool}: {r.note}")
+
+
+def print_targets(meter: Row | None, loop: Row | None, nfs: Row | None, profile: str) -> None:
+    """PASS/MISS against the issue's targets (information only, never an assertion)."""
+    print("\nTargets (information only):")
+
+    def line(name: str, ok: bool | None, detail: str) -> None:
+        verdict = "n/a " if ok is None else ("PASS" if ok else "MISS")
+        print(f"  [{verdict}] {name:<38} {detail}")
+
+    if meter is None:
+        line(f"flowmeter >= {TARGET_MPPS:g} Mpps", None, "flowmeter not measured")
+        return
+    mpps = meter.pps / 1e6
+    line(f"flowmeter >= {TARGET_MPPS:g} Mpps ({profile})", mpps >= TARGET_MPPS, f"{mpps:.2f} Mpps")
+    if nfs:
+        x = meter.pps / nfs.pps
+        line(f"flowmeter >= {TARGET_X_NFSTREAM:g}x NFStream", x >= TARGET_X_NFSTREAM, f"{x:.1f}x")
+    else:
+        line(f"flowmeter >= {TARGET_X_NFSTREAM:g}x NFStream", None, "NFStream not measured")
+    if loop:
+        x = loop.pps / meter.pps
+        line(f"flowmeter within {TARGET_X_LOOP:g}x of bare loop", x <= TARGET_X_LOOP,
+             f"bare loop / flowmeter = {x:.2f}x")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Measure everything and print the table."""
+    out = args.out_dir
+    out.mkdir(parents=True, exist_ok=True)
+    cpu = None if args.no_pin else 0
+    pcap, meta = ensure_capture(args.packets, out)
+    total = meta["packets"]
+    print(f"capture: {pcap} — {total:,} packets, {meta['file_bytes'] / 1e6:.0f} MB, "
+          f"mean frame {meta['mean_frame_bytes']} B, {meta['replays']} re-addressed replays of "
+          f"{meta['template_packets']:,} packets from {meta['source_files']} shared captures")
+    # Warm the page cache so that the first tool does not pay for the disk.
+    with open(pcap, "rb") as fh:
+        while fh.read(1 << 24):
+            pass
+    rows: list[Row] = []
+    meter_row = loop_row = nfs_row = None
+
+    runrss = build_helper("runrss", out)
+    loop = build_helper("pcap_loop", out, ("-lpcap",))
+    print("measuring pcap_loop ...")
+    r = best_of([str(loop), str(pcap)], runrss, args.repeat, cpu, log=print, label="pcap_loop")
+    loop_row = Row("pcap_loop (ceiling)", "full", json.loads(r.stdout)["packets"], r)
+    rows.append(loop_row)
+
+    meter = build_flowmeter() if args.flowmeter is None else args.flowmeter
+    stats_path = out / "flowmeter-stats.json"
+    if meter is not None:
+        print(f"measuring flowmeter --profile {args.profile} ...")
+        cmd = [str(meter), "-r", str(pcap), "--profile", args.profile, "-o", "/dev/null",
+               "--stats-json", str(stats_path)]
+        r = best_of(cmd, runrss, args.repeat, cpu, log=print, label="flowmeter")
+        stats = meterstats.load(stats_path)
+        flows = meterstats.find(stats, meterstats.FLOWS_KEYS)
+        peak = meterstats.find(stats, meterstats.PEAK_FLOWS_KEYS)
+        seen = meterstats.find(stats, meterstats.PACKETS_KEYS)
+        if peak:
+            note = f"{r.max_rss_kb * 1024 / peak:,.0f} bytes per active flow (peak RSS / {peak:,} max " \
+                   f"concurrent flows)"
+        elif flows:
+            note = f"{r.max_rss_kb * 1024 / flows:,.0f} bytes per flow (peak RSS / {flows:,} flows " \
+                   f"emitted; no max-concurrent count in the stats JSON)"
+        else:
+            note = "stats JSON has no flow count"
+        if seen is not None and seen != total:
+            note += f"; meter reports {seen:,} packets read of {total:,}"
+        note += "; CSV written to /dev/null"
+        meter_row = Row(f"flowmeter ({args.profile})", "full", total, r, flows, note)
+        rows.append(meter_row)
+
+    cic_slice = None
+    if not args.skip_anchors:
+        anchors.ensure_venv()
+        print("measuring NFStream ...")
+        r = best_of(anchors.nfstream_cmd(pcap), runrss, args.repeat, cpu, log=print, label="nfstream")
+        res = json.loads(r.stdout.strip().splitlines()[-1])
+        nfs_row = Row("nfstream 6.6.0", "full", total, r, res["flows"],
+                      f"{res['packets']:,} packets in flows; n_meters=1, n_dissections=0; "
+                      f"RSS = largest process of its tree")
+        rows.append(nfs_row)
+
+        cic_slice = out / f"slice-{args.cic_packets}.pcap"
+        n_slice = write_head(pcap, cic_slice, args.cic_packets)
+        print(f"measuring cicflowmeter on the first {n_slice:,} packets ...")
+        csv_out = out / "cicflowmeter-slice.csv"
+        r = best_of(anchors.cicflowmeter_cmd(cic_slice, csv_out), runrss, args.repeat, cpu, log=print,
+                       label="cicflowmeter")
+        with open(csv_out) as fh:
+            cic_flows = max(sum(1 for _ in fh) - 1, 0)
+        rows.append(Row("cicflowmeter 0.2.0", "slice", n_slice, r, cic_flows,
+                        f"first {n_slice:,} packets only (too slow for the full file); CSV to disk"))
+        if meter is not None:
+            r = best_of([str(meter), "-r", str(cic_slice), "--profile", args.profile, "-o", "/dev/null"],
+                           runrss, args.repeat, cpu, log=print, label="flowmeter slice")
+            rows.append(Row(f"flowmeter ({args.profile})", "slice", n_slice, r, None,
+                            "same slice as cicflowmeter; process start-up dominates"))
+
+    print(f"\nOffline throughput, best of {args.repeat}, "
+          f"{'pinned to CPU 0 (taskset -c 0)' if cpu is not None else 'not pinned'}; "
+          f"flowmeter/x = flowmeter packets/s (full file) / tool packets/s")
+    print_table(rows, meter_row)
+    print_targets(meter_row, loop_row, nfs_row, args.profile)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """CLI entry point of `python -m bench.capture`."""
+    ap = argparse.ArgumentParser(
+        prog="python -m bench.capture",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="The capture is bench/out/replay-<N>.pcap, built once from the shared captures "
+               "(python -m bench.capture.gen_capture --help). Anchors live in bench/out/anchors-venv, "
+               "created on first use from bench/capture/anchors.txt.")
+    ap.add_argument("--packets", type=int, default=3_000_000,
+                    help="packets in the generated capture (default 3,000,000)")
+    ap.add_argument("--repeat", type=int, default=3, help="runs per tool; the best is kept (default 3)")
+    ap.add_argument("--skip-anchors", action="store_true",
+                    help="measure only pcap_loop and flowmeter (no NFStream / cicflowmeter, no anchors venv)")
+    ap.add_argument("--cic-packets", type=int, default=30_000,
+                    help="slice size for the Python cicflowmeter (default 30,000)")
+    ap.add_argument("--profile", default="cic2017", choices=["cic2017", "engelen", "clean"],
+                    help="flowmeter feature profile (default cic2017: all features)")
+    ap.add_argument("--flowmeter", type=Path, default=None,
+                    help="meter binary to measure (default: build capture/flowmeter with make)")
+    ap.add_argument("--no-pin", action="store_true", help="do not pin the tools to CPU 0")
+    ap.add_argument("--out-dir", type=Path, default=OUT_DIR, help="work folder (default bench/out)")
+    args = ap.parse_args(argv)
+    if args.packets <= 0 or args.repeat <= 0 or args.cic_packets <= 0:
+        ap.error("--packets, --repeat and --cic-packets must be positive")
+    if args.flowmeter is not None and not args.flowmeter.is_file():
+        ap.error(f"--flowmeter {args.flowmeter}: no such file")
+    try:
+        return run(args)
+    except (RuntimeError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

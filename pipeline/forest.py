@@ -1,0 +1,86 @@
+"""Shared by select/sweep/train: the seeded Random Forest, stratified capping, CV scoring, plots."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # stages run headless
+
+import numpy as np
+import pandas as pd
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.model_selection import StratifiedKFold, cross_val_score
+
+from pipeline.io import project_path
+from pipeline.schema import LABEL_COLUMN
+
+
+def forest(
+    n_estimators: int,
+    max_depth: int | None,
+    seed: int,
+    n_jobs: int = 2,
+    class_weight: Mapping[str, float] | None = None,
+) -> RandomForestClassifier:
+    """A seeded RandomForestClassifier (the one model family the pipeline uses)."""
+    return RandomForestClassifier(
+        n_estimators=int(n_estimators),
+        max_depth=None if max_depth is None else int(max_depth),
+        random_state=int(seed),
+        n_jobs=int(n_jobs),
+        class_weight=dict(class_weight) if class_weight else None,
+    )
+
+
+def feature_names(df: pd.DataFrame) -> list[str]:
+    """The feature columns of a pruned/balanced frame: every column but the label, in order."""
+    if LABEL_COLUMN not in df.columns:
+        raise SystemExit(f"input has no {LABEL_COLUMN!r} column; columns: {list(df.columns)[:10]}...")
+    return [c for c in df.columns if c != LABEL_COLUMN]
+
+
+def stratified_cap(df: pd.DataFrame, max_rows: int | None, seed: int, min_per_class: int = 3) -> pd.DataFrame:
+    """Return at most ``max_rows`` rows keeping class proportions (seeded).
+
+    Every class keeps at least ``min(min_per_class, its size)`` rows so CV folds still see it.
+    """
+    if not max_rows or len(df) <= max_rows:
+        return df.reset_index(drop=True)
+    frac = max_rows / len(df)
+    parts = []
+    for i, (_, group) in enumerate(df.groupby(LABEL_COLUMN, sort=True, observed=True)):
+        n = min(len(group), max(min_per_class, int(round(len(group) * frac))))
+        parts.append(group.sample(n=n, random_state=seed + i))
+    return pd.concat(parts).sort_index().reset_index(drop=True)
+
+
+def cv_score(
+    model: RandomForestClassifier, x: np.ndarray, y: np.ndarray, folds: int, scoring: str, seed: int
+) -> tuple[float, float]:
+    """Mean and standard deviation of a stratified, shuffled, seeded k-fold CV score."""
+    cv = StratifiedKFold(n_splits=int(folds), shuffle=True, random_state=int(seed))
+    scores = cross_val_score(model, x, y, cv=cv, scoring=scoring, n_jobs=1)
+    return float(np.mean(scores)), float(np.std(scores))
+
+
+def class_weights_for(
+    y: np.ndarray | pd.Series, weights: Mapping[str, Any] | None
+) -> dict[str, float] | None:
+    """Restrict ``{group: weight}`` to the classes present in ``y`` (None stays None)."""
+    if not weights:
+        return None
+    present = set(pd.unique(np.asarray(y)))
+    missing = present - set(weights)
+    if missing:
+        raise SystemExit(f"class_weights.json has no weight for class(es): {sorted(missing)}")
+    return {k: float(v) for k, v in weights.items() if k in present}
+
+
+def require_inputs(stage: str, paths: list[str]) -> None:
+    """Stop with a clear message (no traceback) when a stage's input files are missing."""
+    missing = [p for p in paths if not project_path(p).exists()]
+    if missing:
+        raise SystemExit(f"{stage}: missing input(s) {missing}; run the upstream stages (dvc repro) first")

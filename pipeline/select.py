@@ -1,0 +1,152 @@
+"""Stage ``select``: rank features with RFE, score top-k for every k, keep the smallest good k.
+
+Reads ``data/balance/train.parquet`` (capped to a stratified ``select.max_rows`` subsample),
+ranks its features by recursive feature elimination with a small seeded Random Forest, then
+scores the top-k features (k = 1..N) by stratified CV.  The smallest k whose mean score is
+within ``select.tolerance`` of the best wins, unless ``select.n_features`` forces a count.
+
+Writes ``data/select/features.json`` (selected features in rank order + the full ranking),
+``metrics/select.json``, ``plots/select_curve.png`` and ``plots/select_curve.csv``.
+Usage: ``python -m pipeline.select`` (reads params.yaml).
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+import matplotlib.pyplot as plt
+import mlflow
+import numpy as np
+import pandas as pd
+from sklearn.feature_selection import RFE
+
+from pipeline import tracking
+from pipeline.forest import cv_score, feature_names, forest, require_inputs, stratified_cap
+from pipeline.io import project_path, read_parquet, write_json
+from pipeline.params import load_params
+from pipeline.schema import LABEL_COLUMN
+
+INPUT = "data/balance/train.parquet"
+FEATURES_OUT = "data/select/features.json"
+METRICS_OUT = "metrics/select.json"
+CURVE_PNG = "plots/select_curve.png"
+CURVE_CSV = "plots/select_curve.csv"
+
+
+def _estimator(cfg: dict[str, Any], seed: int):
+    est = cfg.get("estimator") or {}
+    return forest(est.get("n_estimators", 20), est.get("max_depth", 8), seed, cfg.get("n_jobs", 2))
+
+
+def rank_features(x: pd.DataFrame, y: np.ndarray, cfg: dict[str, Any], seed: int) -> list[str]:
+    """Return all features of ``x`` ordered best first by RFE (ties keep column order)."""
+    rfe = RFE(_estimator(cfg, seed), n_features_to_select=1, step=int(cfg.get("step", 1)))
+    rfe.fit(x.to_numpy(), y)
+    order = np.argsort(rfe.ranking_, kind="stable")
+    return [x.columns[i] for i in order]
+
+
+def score_curve(
+    x: pd.DataFrame, y: np.ndarray, ranking: list[str], cfg: dict[str, Any], seed: int
+) -> pd.DataFrame:
+    """CV score of the top-k ranked features for k = 1..N: columns n_features, score, std."""
+    rows = []
+    for k in range(1, len(ranking) + 1):
+        mean, std = cv_score(
+            _estimator(cfg, seed), x[ranking[:k]].to_numpy(), y, cfg["cv_folds"], cfg["scoring"], seed
+        )
+        rows.append({"n_features": k, "score": mean, "std": std})
+    return pd.DataFrame(rows)
+
+
+def choose_count(curve: pd.DataFrame, tolerance: float, forced: int | None = None) -> int:
+    """The smallest k whose score is within ``tolerance`` of the best, or ``forced`` if given."""
+    n = len(curve)
+    if forced is not None:
+        if not 1 <= int(forced) <= n:
+            raise SystemExit(f"select.n_features={forced} is out of range: there are {n} features")
+        return int(forced)
+    best = curve["score"].max()
+    good = curve[curve["score"] >= best - float(tolerance)]
+    return int(good["n_features"].min())
+
+
+def plot_curve(curve: pd.DataFrame, chosen: int, scoring: str, path: str) -> None:
+    """Save the score-vs-feature-count curve with the chosen count marked."""
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.errorbar(curve["n_features"], curve["score"], yerr=curve["std"], marker="o", ms=3, capsize=2)
+    ax.axvline(chosen, color="tab:red", ls="--", label=f"chosen: {chosen}")
+    ax.set_xlabel("number of features (top-k by RFE rank)")
+    ax.set_ylabel(f"CV {scoring}")
+    ax.set_title("Feature selection curve")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    out = project_path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+
+
+def select(df: pd.DataFrame, cfg: dict[str, Any], seed: int) -> dict[str, Any]:
+    """Run ranking + curve + choice on a labelled frame; returns features, ranking, curve, metrics."""
+    data = stratified_cap(df, cfg.get("max_rows"), seed, min_per_class=int(cfg["cv_folds"]))
+    x = data[feature_names(data)]
+    y = data[LABEL_COLUMN].astype(str).to_numpy()
+    ranking = rank_features(x, y, cfg, seed)
+    curve = score_curve(x, y, ranking, cfg, seed)
+    k = choose_count(curve, cfg["tolerance"], cfg.get("n_features"))
+    row = curve.loc[curve["n_features"] == k].iloc[0]
+    metrics = {
+        "n_features": k,
+        "n_candidates": len(ranking),
+        "rows_used": len(data),
+        "score": float(row["score"]),
+        "best_score": float(curve["score"].max()),
+        "best_n_features": int(curve.loc[curve["score"].idxmax(), "n_features"]),
+    }
+    return {"selected": ranking[:k], "ranking": ranking, "curve": curve, "metrics": metrics}
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the DVC stage."""
+    argparse.ArgumentParser(
+        prog="python -m pipeline.select",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    ).parse_args(argv)
+    params = load_params()
+    cfg, seed = params["select"], int(params["seed"])
+    require_inputs("select", [INPUT])
+    with tracking.stage_run("select", params, ["select", "seed"]):
+        result = select(read_parquet(INPUT), cfg, seed)
+        curve = result["curve"]
+        write_json(
+            {
+                "selected": result["selected"],
+                "ranking": [{"feature": f, "rank": i + 1} for i, f in enumerate(result["ranking"])],
+            },
+            FEATURES_OUT,
+        )
+        write_json(result["metrics"], METRICS_OUT)
+        out = project_path(CURVE_CSV)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        curve.round(6).to_csv(out, index=False)
+        plot_curve(curve, result["metrics"]["n_features"], cfg["scoring"], CURVE_PNG)
+        mlflow.log_metrics({k: float(v) for k, v in result["metrics"].items()})
+        for rec in curve.itertuples():
+            mlflow.log_metric("curve_score", float(rec.score), step=int(rec.n_features))
+        mlflow.set_tag("features", ",".join(result["selected"]))
+        for path in (FEATURES_OUT, CURVE_PNG, CURVE_CSV):
+            mlflow.log_artifact(str(project_path(path)))
+    m = result["metrics"]
+    print(
+        f"select: {m['n_features']} of {len(result['ranking'])} features "
+        f"(CV {cfg['scoring']} {m['score']:.4f}, best {m['best_score']:.4f}): "
+        + ", ".join(result["selected"])
+    )
+
+
+if __name__ == "__main__":
+    main()

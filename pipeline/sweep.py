@@ -1,0 +1,171 @@
+"""Stage ``sweep``: CV over a ``max_depth x n_estimators`` grid, pick where the score plateaus.
+
+Reads ``data/balance/train.parquet`` (capped to a stratified ``sweep.max_rows`` subsample),
+``data/balance/class_weights.json`` and the selected features (``data/select/features.json``).
+Each grid point is a nested MLflow run under the sweep stage run.  The chosen point is the
+smallest depth, then the fewest trees, whose mean CV score is within ``sweep.tolerance`` of the
+best.  With ``sweep.enabled: false`` nothing is scored and ``model.max_depth`` /
+``model.n_estimators`` are passed on as is.
+
+Writes ``data/sweep/best.json``, ``metrics/sweep.json``, ``plots/sweep_depth.png``,
+``plots/sweep_trees.png`` and the grid as ``plots/sweep_grid.csv``.
+Usage: ``python -m pipeline.sweep`` (reads params.yaml).
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+import matplotlib.pyplot as plt
+import mlflow
+import pandas as pd
+
+from pipeline import tracking
+from pipeline.forest import class_weights_for, cv_score, forest, require_inputs, stratified_cap
+from pipeline.io import project_path, read_json, read_parquet, write_json
+from pipeline.params import load_params
+from pipeline.schema import LABEL_COLUMN
+
+INPUT = "data/balance/train.parquet"
+WEIGHTS = "data/balance/class_weights.json"
+FEATURES = "data/select/features.json"
+BEST_OUT = "data/sweep/best.json"
+METRICS_OUT = "metrics/sweep.json"
+GRID_CSV = "plots/sweep_grid.csv"
+DEPTH_PNG = "plots/sweep_depth.png"
+TREES_PNG = "plots/sweep_trees.png"
+
+
+def score_grid(
+    df: pd.DataFrame,
+    features: list[str],
+    cfg: dict[str, Any],
+    seed: int,
+    weights: dict[str, float] | None = None,
+    log_runs: bool = False,
+) -> pd.DataFrame:
+    """CV-score every (max_depth, n_estimators) point: columns max_depth, n_estimators, score, std.
+
+    With ``log_runs`` each point is logged as a nested MLflow run of the active run.
+    """
+    data = stratified_cap(df, cfg.get("max_rows"), seed, min_per_class=int(cfg["cv_folds"]))
+    missing = [f for f in features if f not in data.columns]
+    if missing:
+        raise SystemExit(f"selected feature(s) missing from the training data: {missing}")
+    x = data[features].to_numpy()
+    y = data[LABEL_COLUMN].astype(str).to_numpy()
+    cw = class_weights_for(y, weights)
+    rows = []
+    for depth in sorted(int(d) for d in cfg["max_depth"]):
+        for trees in sorted(int(t) for t in cfg["n_estimators"]):
+            model = forest(trees, depth, seed, cfg.get("n_jobs", 2), cw)
+            mean, std = cv_score(model, x, y, cfg["cv_folds"], cfg["scoring"], seed)
+            rows.append({"max_depth": depth, "n_estimators": trees, "score": mean, "std": std})
+            if log_runs:
+                with mlflow.start_run(run_name=f"depth={depth} trees={trees}", nested=True):
+                    mlflow.set_tag("stage", "sweep-point")
+                    mlflow.log_params({"max_depth": depth, "n_estimators": trees})
+                    mlflow.log_metrics({"cv_score": mean, "cv_std": std})
+    return pd.DataFrame(rows)
+
+
+def choose_point(grid: pd.DataFrame, tolerance: float) -> dict[str, Any]:
+    """The plateau point: smallest depth, then fewest trees, within ``tolerance`` of the best."""
+    best = grid["score"].max()
+    good = grid[grid["score"] >= best - float(tolerance)].sort_values(["max_depth", "n_estimators"])
+    row = good.iloc[0]
+    return {
+        "max_depth": int(row["max_depth"]),
+        "n_estimators": int(row["n_estimators"]),
+        "score": float(row["score"]),
+        "best_score": float(best),
+    }
+
+
+def _plot(
+    xs: pd.Series, ys: pd.Series, std: pd.Series, xlabel: str, title: str, mark: int, path: str
+) -> None:
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.errorbar(xs, ys, yerr=std, marker="o", capsize=2)
+    ax.axvline(mark, color="tab:red", ls="--", label=f"chosen: {mark}")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("CV score")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    out = project_path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+
+
+def plot_curves(grid: pd.DataFrame, chosen: dict[str, Any]) -> None:
+    """Score vs depth at the chosen tree count, and score vs trees at the chosen depth."""
+    by_depth = grid[grid["n_estimators"] == chosen["n_estimators"]]
+    _plot(
+        by_depth["max_depth"],
+        by_depth["score"],
+        by_depth["std"],
+        "max_depth",
+        f"score vs depth ({chosen['n_estimators']} trees)",
+        chosen["max_depth"],
+        DEPTH_PNG,
+    )
+    by_trees = grid[grid["max_depth"] == chosen["max_depth"]]
+    _plot(
+        by_trees["n_estimators"],
+        by_trees["score"],
+        by_trees["std"],
+        "n_estimators",
+        f"score vs trees (depth {chosen['max_depth']})",
+        chosen["n_estimators"],
+        TREES_PNG,
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the DVC stage."""
+    argparse.ArgumentParser(
+        prog="python -m pipeline.sweep",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    ).parse_args(argv)
+    params = load_params()
+    cfg, seed, model_cfg = params["sweep"], int(params["seed"]), params["model"]
+    if cfg.get("enabled", True):
+        require_inputs("sweep", [INPUT, FEATURES])
+    with tracking.stage_run("sweep", params, ["sweep", "model", "seed"]):
+        if not cfg.get("enabled", True):
+            chosen = {
+                "max_depth": int(model_cfg["max_depth"]),
+                "n_estimators": int(model_cfg["n_estimators"]),
+            }
+            grid = pd.DataFrame([{**chosen, "score": float("nan"), "std": float("nan")}])
+            metrics = {**chosen, "enabled": False}
+            plot_curves(grid, chosen)  # a single unscored point: keeps the declared plot outputs
+        else:
+            features = read_json(FEATURES)["selected"]
+            weights = read_json(WEIGHTS) if project_path(WEIGHTS).exists() else None
+            grid = score_grid(read_parquet(INPUT), features, cfg, seed, weights, log_runs=True)
+            chosen = choose_point(grid, cfg["tolerance"])
+            metrics = {**chosen, "enabled": True, "points": len(grid)}
+            plot_curves(grid, chosen)
+            mlflow.log_metrics({"cv_score": chosen["score"], "best_cv_score": chosen["best_score"]})
+            for path in (DEPTH_PNG, TREES_PNG):
+                mlflow.log_artifact(str(project_path(path)))
+        mlflow.log_params(
+            {"chosen_max_depth": chosen["max_depth"], "chosen_n_estimators": chosen["n_estimators"]}
+        )
+        write_json({"max_depth": chosen["max_depth"], "n_estimators": chosen["n_estimators"]}, BEST_OUT)
+        write_json(metrics, METRICS_OUT)
+        out = project_path(GRID_CSV)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        grid.round(6).to_csv(out, index=False)
+    how = "swept" if cfg.get("enabled", True) else "from model params (sweep disabled)"
+    print(f"sweep: max_depth={chosen['max_depth']} n_estimators={chosen['n_estimators']} ({how})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,182 @@
+"""Stage ``train``: fit the final Random Forest, evaluate it, log and register the model.
+
+Reads the balanced training set (``data/balance/train.parquet``, ``class_weights.json``), the
+held-out test set and training medians (``data/prune/``), the selected features
+(``data/select/features.json``) and the chosen depth/trees (``data/sweep/best.json``).  Fits the
+seeded forest, evaluates it on the test set (accuracy, macro-F1, per-class precision/recall/F1/
+support, confusion matrix), logs everything to MLflow, registers the self-contained inference
+model (:mod:`pipeline.model`) as ``mlflow.registered_model`` and points ``mlflow.alias`` at it.
+
+Writes ``metrics/train.json``, ``plots/confusion.png`` and ``data/train/model.json``.
+Usage: ``python -m pipeline.train`` (reads params.yaml; ``MLFLOW_TRACKING_URI`` wins).
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+import matplotlib.pyplot as plt
+import mlflow
+import numpy as np
+import pandas as pd
+from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
+
+from pipeline import tracking
+from pipeline.forest import class_weights_for, forest, require_inputs
+from pipeline.io import project_path, read_json, read_parquet, write_json
+from pipeline.model import TRUSTED_TYPES, fit_inference_model, untrusted_types
+from pipeline.params import load_params
+from pipeline.schema import LABEL_COLUMN
+
+TRAIN = "data/balance/train.parquet"
+WEIGHTS = "data/balance/class_weights.json"
+TEST = "data/prune/test.parquet"
+MEDIANS = "data/prune/medians.json"
+FEATURES = "data/select/features.json"
+BEST = "data/sweep/best.json"
+CLEAN = "data/clean/flows.parquet"
+METRICS_OUT = "metrics/train.json"
+CONFUSION_PNG = "plots/confusion.png"
+MODEL_OUT = "data/train/model.json"
+
+
+def evaluate(y_true: np.ndarray, y_pred: np.ndarray, labels: list[str]) -> dict[str, Any]:
+    """Accuracy, macro-F1, per-class precision/recall/F1/support and the confusion matrix."""
+    p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
+    present = [lab for lab, n in zip(labels, s, strict=True) if n > 0]
+    return {
+        "accuracy": float(accuracy_score(y_true, y_pred)),
+        # macro over the classes that occur in the test set (an absent class has no F1)
+        "f1_macro": float(f1_score(y_true, y_pred, labels=present, average="macro", zero_division=0)),
+        "per_class": {
+            lab: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(s[i])}
+            for i, lab in enumerate(labels)
+        },
+        "confusion": confusion_matrix(y_true, y_pred, labels=labels).tolist(),
+        "labels": labels,
+    }
+
+
+def plot_confusion(cm: list[list[int]], labels: list[str], path: str) -> None:
+    """Save the confusion matrix (colour = row-normalised recall, text = counts)."""
+    counts = np.asarray(cm)
+    rows = counts.sum(axis=1, keepdims=True)
+    norm = np.divide(counts, rows, out=np.zeros_like(counts, dtype=float), where=rows > 0)
+    fig, ax = plt.subplots(figsize=(8, 7))
+    ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
+    ax.set_yticks(range(len(labels)), labels)
+    for i in range(len(labels)):
+        for j in range(len(labels)):
+            if counts[i, j]:
+                ax.text(
+                    j,
+                    i,
+                    str(counts[i, j]),
+                    ha="center",
+                    va="center",
+                    color="white" if norm[i, j] > 0.5 else "black",
+                    fontsize=8,
+                )
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title("Confusion matrix (test set)")
+    out = project_path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+
+
+def dataset_fingerprint(params: dict[str, Any]) -> str:
+    """Hash of the input CSVs (``data.input_dir``), else of the cleaned flows, else of the inputs."""
+    # relative to the project; a queued DVC experiment's copy resolves it from the real project
+    input_dir = tracking.store_root() / params.get("data", {}).get("input_dir", "")
+    csvs = sorted(input_dir.glob("*.csv")) if input_dir.is_dir() else []
+    if csvs:
+        return tracking.file_fingerprint(csvs)
+    clean = project_path(CLEAN)
+    if clean.exists():
+        return tracking.file_fingerprint([clean])
+    return tracking.file_fingerprint([project_path(TRAIN), project_path(TEST)])
+
+
+def train(params: dict[str, Any]) -> dict[str, Any]:
+    """Fit, evaluate, log and register; returns ``{"metrics": ..., "model": ...}``."""
+    seed = int(params["seed"])
+    features: list[str] = read_json(FEATURES)["selected"]
+    best = read_json(BEST)
+    medians = read_json(MEDIANS)
+    train_df, test_df = read_parquet(TRAIN), read_parquet(TEST)
+    for name, df in (("training", train_df), ("test", test_df)):
+        missing = [f for f in features + [LABEL_COLUMN] if f not in df.columns]
+        if missing:
+            raise SystemExit(f"train: the {name} set lacks column(s) {missing}")
+    y_train = train_df[LABEL_COLUMN].astype(str).to_numpy()
+    y_test = test_df[LABEL_COLUMN].astype(str).to_numpy()
+    weights = class_weights_for(y_train, read_json(WEIGHTS))
+    clf = forest(best["n_estimators"], best["max_depth"], seed, params["model"].get("n_jobs", 2), weights)
+    model = fit_inference_model(train_df, y_train, features, medians, clf)
+
+    labels = sorted(set(y_train) | set(y_test))
+    ev = evaluate(y_test, model.predict(test_df), labels)
+    metrics = {
+        "accuracy": ev["accuracy"],
+        "f1_macro": ev["f1_macro"],
+        "per_class": ev["per_class"],
+        "n_features": len(features),
+        "max_depth": int(best["max_depth"]),
+        "n_estimators": int(best["n_estimators"]),
+        "train_rows": len(train_df),
+        "test_rows": len(test_df),
+    }
+    write_json(metrics, METRICS_OUT)
+    plot_confusion(ev["confusion"], labels, CONFUSION_PNG)
+
+    extra = sorted(set(untrusted_types(model)) - set(TRUSTED_TYPES))
+    if extra:
+        raise SystemExit(f"train: the model holds types outside model.TRUSTED_TYPES: {extra}")
+    tags = {
+        "flow_profile": str(params.get("data", {}).get("flow_profile", "")),
+        "dataset_fingerprint": dataset_fingerprint(params),
+        "features": ",".join(features),
+        "params_fingerprint": tracking.params_fingerprint(params),
+    }
+    mlflow.log_params(
+        {"max_depth": best["max_depth"], "n_estimators": best["n_estimators"], "n_features": len(features)}
+    )
+    mlflow.log_metrics({"accuracy": ev["accuracy"], "f1_macro": ev["f1_macro"]})
+    mlflow.log_metrics({f"f1_{lab}": m["f1"] for lab, m in ev["per_class"].items()})
+    mlflow.log_dict({"labels": labels, "confusion": ev["confusion"]}, "confusion.json")
+    mlflow.log_artifact(str(project_path(CONFUSION_PNG)))
+    mlflow.log_artifact(str(project_path(METRICS_OUT)))
+    example = test_df[features].head(5).reset_index(drop=True)
+    info = tracking.log_and_register(model, example, tags, params.get("mlflow", {}), list(TRUSTED_TYPES))
+    info["tracking_uri"] = mlflow.get_tracking_uri()
+    write_json(info, MODEL_OUT)
+    return {"metrics": metrics, "model": info}
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the DVC stage."""
+    argparse.ArgumentParser(
+        prog="python -m pipeline.train",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    ).parse_args(argv)
+    params = load_params()
+    require_inputs("train", [TRAIN, WEIGHTS, TEST, MEDIANS, FEATURES, BEST])
+    with tracking.stage_run("train", params, ["model", "mlflow", "data", "seed"]):
+        result = train(params)
+    m, info = result["metrics"], result["model"]
+    print(
+        f"train: accuracy {m['accuracy']:.4f}, macro-F1 {m['f1_macro']:.4f} on {m['test_rows']} test flows; "
+        f"registered {info['registered_model']} v{info['version']} as @{info['alias']} ({info['model_uri']})"
+    )
+    per = pd.DataFrame(m["per_class"]).T
+    print(per.to_string(float_format=lambda v: f"{v:.4f}"))
+
+
+if __name__ == "__main__":
+    main()

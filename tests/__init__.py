@@ -1,0 +1,1 @@
+"""netsentry test suite (a package so tests/pipeline does not shadow the pipeline package)."""

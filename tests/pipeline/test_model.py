@@ -1,0 +1,124 @@
+"""The self-contained inference model and the train stage that registers it (local SQLite store)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+import skops.io as sio
+
+from pipeline.forest import forest
+from pipeline.model import TRUSTED_TYPES, build_preprocessor, fit_inference_model, untrusted_types
+from pipeline.schema import LABEL_COLUMN, feature_columns
+from pipeline.tracking import store_root
+from tests.pipeline.model_fixtures import load_in_fresh_process, make_project, run_stage, synthetic_frame
+
+FEATURES = feature_columns(False)[:3]
+MEDIANS = {f: float(i + 1) for i, f in enumerate(feature_columns(False))}
+
+
+def test_preprocessor_selects_by_name_and_imputes_inf_and_nan_with_training_medians() -> None:
+    prep = build_preprocessor(FEATURES, MEDIANS)
+    frame = pd.DataFrame(
+        {
+            "Flow ID": ["a", "b", "c"],  # extra columns are ignored
+            FEATURES[2]: [np.nan, 7.0, -np.inf],
+            FEATURES[0]: [np.inf, 5.0, 0.5],  # column order does not matter
+            FEATURES[1]: [-np.inf, np.nan, 2.5],
+            "Destination Port": [80, 443, 22],
+        }
+    )
+    out = prep.transform(frame)
+    np.testing.assert_array_equal(out, [[1.0, 2.0, 3.0], [5.0, 2.0, 7.0], [0.5, 2.5, 3.0]])
+
+
+def test_preprocessor_names_a_missing_selected_column() -> None:
+    prep = build_preprocessor(FEATURES, MEDIANS)
+    frame = pd.DataFrame({FEATURES[0]: [1.0], FEATURES[1]: [2.0]})
+    with pytest.raises(ValueError, match=f"columns are missing.*{FEATURES[2]}"):
+        prep.transform(frame)
+
+
+def test_preprocessor_requires_a_median_for_every_feature() -> None:
+    with pytest.raises(ValueError, match="no training median"):
+        build_preprocessor(FEATURES + ["nope"], MEDIANS)
+
+
+def test_model_predicts_groups_and_serialises_with_the_trusted_types_only() -> None:
+    df = synthetic_frame(n_per_class=60, n_features=5, seed=2)
+    model = fit_inference_model(df, df[LABEL_COLUMN], FEATURES, MEDIANS, forest(5, 4, seed=0, n_jobs=1))
+    assert list(model.classes_) == sorted(df[LABEL_COLUMN].unique())
+    proba = model.predict_proba(df)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    assert (model.predict(df) == df[LABEL_COLUMN]).mean() > 0.8
+    assert set(untrusted_types(model)) <= set(TRUSTED_TYPES)
+    loaded = sio.loads(sio.dumps(model), trusted=list(TRUSTED_TYPES))
+    np.testing.assert_array_equal(loaded.predict_proba(df), proba)
+
+
+def test_train_stage_registers_a_self_contained_model(tmp_path) -> None:
+    root = make_project(
+        tmp_path / "proj",
+        [
+            "select.n_features=3",
+            "select.estimator.n_estimators=5",
+            "sweep.enabled=false",
+            "model.max_depth=6",
+            "model.n_estimators=10",
+        ],
+    )
+    for stage in ("pipeline.select", "pipeline.sweep", "pipeline.train"):
+        run_stage(root, stage)
+    metrics = json.loads((root / "metrics/train.json").read_text())
+    assert (metrics["max_depth"], metrics["n_estimators"], metrics["n_features"]) == (6, 10, 3)
+    assert metrics["f1_macro"] > 0.6
+    assert set(metrics["per_class"]) == {"BENIGN", "Bot", "DoS", "PortScan"}
+    assert sum(m["support"] for m in metrics["per_class"].values()) == metrics["test_rows"]
+    assert (root / "plots/confusion.png").stat().st_size > 1000
+    info = json.loads((root / "data/train/model.json").read_text())
+    assert info["version"] == "1" and info["alias_uri"] == "models:/netsentry@champion"
+
+    selected = json.loads((root / "data/select/features.json").read_text())["selected"]
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    loaded = load_in_fresh_process(uri, root / "data/prune/test.parquet", selected[0], tmp_path)
+    assert loaded["accuracy"] == pytest.approx(metrics["accuracy"])
+    assert loaded["same"] is True
+    assert loaded["classes"] == ["BENIGN", "Bot", "DoS", "PortScan"]
+    tags = loaded["tags"]
+    assert tags["features"] == ",".join(selected)
+    assert tags["flow_profile"] == "engelen"
+    assert len(tags["dataset_fingerprint"]) == 16 and len(tags["params_fingerprint"]) == 12
+
+    # retraining with the same seed: identical metrics, a new version, the alias follows it
+    first = (root / "metrics/train.json").read_text()
+    run_stage(root, "pipeline.train")
+    assert (root / "metrics/train.json").read_text() == first
+    assert (
+        str(load_in_fresh_process(uri, root / "data/prune/test.parquet", selected[0], tmp_path)["version"])
+        == "2"
+    )
+
+    # the demo summarises, loads the champion and says clearly what is missing to classify a capture
+    demo = run_stage(root, "pipeline.demo", "--meter", str(tmp_path / "no-meter"))
+    assert f"macro-F1 {metrics['f1_macro']:.4f}" in demo
+    assert "loaded models:/netsentry@champion (version 2)" in demo
+    assert f"flow meter not built ({tmp_path / 'no-meter'} missing)" in demo
+    assert f"mlflow ui --backend-store-uri {uri}" in demo
+
+
+def test_train_stage_says_what_is_missing(tmp_path) -> None:
+    root = make_project(tmp_path / "proj", [])
+    proc = subprocess.run([sys.executable, "-m", "pipeline.train"], cwd=root, capture_output=True, text=True)
+    assert proc.returncode == 1
+    assert "missing input(s)" in proc.stderr and "data/select/features.json" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_store_root_of_a_queued_experiment_copy_is_the_project(tmp_path) -> None:
+    assert store_root(tmp_path / "proj") == tmp_path / "proj"
+    assert store_root(tmp_path / "proj/.dvc/tmp/exps/tmpab12cd") == tmp_path / "proj"
+    assert store_root(tmp_path / "proj/.dvc/tmp/exps/run/x1/y") == tmp_path / "proj"

@@ -1,0 +1,101 @@
+"""Stage sweep: the plateau rule, the grid, nested MLflow runs, the disabled switch."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+from mlflow.tracking import MlflowClient
+
+from pipeline.schema import feature_columns
+from pipeline.sweep import choose_point, score_grid
+from tests.pipeline.model_fixtures import make_project, run_stage, synthetic_frame
+
+
+def test_choose_point_prefers_shallow_then_few_trees_on_the_plateau() -> None:
+    grid = pd.DataFrame(
+        [
+            (d, t, s)
+            for d, t, s in [
+                (2, 4, 0.70),
+                (2, 14, 0.72),
+                (8, 4, 0.93),
+                (8, 14, 0.955),
+                (8, 30, 0.956),
+                (12, 4, 0.94),
+                (12, 14, 0.958),
+                (12, 30, 0.96),
+            ]
+        ],
+        columns=["max_depth", "n_estimators", "score"],
+    )
+    assert choose_point(grid, 0.005) == {
+        "max_depth": 8,
+        "n_estimators": 14,
+        "score": 0.955,
+        "best_score": 0.96,
+    }
+    assert choose_point(grid, 0.0)["max_depth"] == 12 and choose_point(grid, 0.0)["n_estimators"] == 30
+    assert choose_point(grid, 0.05)["n_estimators"] == 4  # depth 8, 4 trees is within 0.05
+
+
+def test_score_grid_scores_every_point() -> None:
+    df = synthetic_frame(n_per_class=100, n_features=6, seed=5)
+    cfg = {
+        "max_depth": [4, 1],
+        "n_estimators": [5, 2],
+        "cv_folds": 3,
+        "scoring": "accuracy",
+        "max_rows": None,
+        "n_jobs": 1,
+    }
+    grid = score_grid(df, feature_columns(False)[:3], cfg, seed=0)
+    assert list(zip(grid.max_depth, grid.n_estimators, strict=True)) == [(1, 2), (1, 5), (4, 2), (4, 5)]
+    assert grid["score"].between(0, 1).all()
+    # depth-1 stumps cannot separate 4 classes as well as depth 4
+    assert grid.loc[grid.max_depth == 4, "score"].max() > grid.loc[grid.max_depth == 1, "score"].max()
+
+
+def test_sweep_stage_logs_nested_runs_and_writes_best(tmp_path) -> None:
+    root = make_project(
+        tmp_path / "proj",
+        [
+            "select.n_features=3",
+            "select.estimator.n_estimators=5",
+            "sweep.max_depth=[2,6]",
+            "sweep.n_estimators=[3,9]",
+        ],
+    )
+    run_stage(root, "pipeline.select")
+    run_stage(root, "pipeline.sweep")
+    best = json.loads((root / "data/sweep/best.json").read_text())
+    grid = pd.read_csv(root / "plots/sweep_grid.csv")
+    assert len(grid) == 4
+    assert (best["max_depth"], best["n_estimators"]) in set(
+        zip(grid.max_depth, grid.n_estimators, strict=True)
+    )
+    metrics = json.loads((root / "metrics/sweep.json").read_text())
+    assert metrics["enabled"] is True and metrics["points"] == 4
+    assert metrics["score"] >= metrics["best_score"] - 0.005
+    for name in ("sweep_depth.png", "sweep_trees.png"):
+        assert (root / "plots" / name).stat().st_size > 1000
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{root / 'mlflow.db'}")
+    exp = client.get_experiment_by_name("netsentry")
+    runs = client.search_runs([exp.experiment_id])
+    parents = [r for r in runs if r.data.tags.get("stage") == "sweep"]
+    assert len(parents) == 1
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parents[0].info.run_id]
+    assert sorted(
+        (int(r.data.params["max_depth"]), int(r.data.params["n_estimators"])) for r in children
+    ) == [(2, 3), (2, 9), (6, 3), (6, 9)]
+    assert all(0 <= r.data.metrics["cv_score"] <= 1 for r in children)
+
+
+def test_sweep_disabled_passes_model_params_through(tmp_path) -> None:
+    root = make_project(
+        tmp_path / "proj", ["sweep.enabled=false", "model.max_depth=5", "model.n_estimators=7"]
+    )
+    run_stage(root, "pipeline.sweep")  # no select output needed: nothing is scored
+    assert json.loads((root / "data/sweep/best.json").read_text()) == {"max_depth": 5, "n_estimators": 7}
+    assert json.loads((root / "metrics/sweep.json").read_text())["enabled"] is False
