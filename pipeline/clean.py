@@ -1,0 +1,111 @@
+"""Stage ``clean``: load the input folder into the canonical schema and remove unusable data.
+
+Reads every CSV of ``data.input_dir`` (any mix of the three CICIDS2017 layouts, see
+:mod:`pipeline.layouts`), then, counting and logging every row it drops:
+
+1. drops rows without a label (the blank trailing rows of the original files);
+2. turns ±inf/NaN in the rate columns (``Flow Bytes/s``, ``Flow Packets/s``: zero-duration
+   flows) into NaN, to be replaced by the *training* median in ``prune`` (a median learned here
+   would see the test rows);
+3. drops rows with a missing or infinite value in any other feature;
+4. drops duplicate flows (same features and label; identifiers ignored);
+5. drops feature columns constant over the whole input (no information anywhere).
+
+Writes ``data/clean/flows.parquet`` and ``metrics/clean.json``.
+Usage: ``python -m pipeline.clean`` (reads params.yaml).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from pipeline import tracking
+from pipeline.io import project_path, write_json, write_parquet
+from pipeline.layouts import LayoutError, read_flow_folder
+from pipeline.schema import FEATURE_COLUMNS, LABEL_COLUMN, RATE_COLUMNS
+from pipeline.stage import log_metrics, stage_cli
+
+OUTPUT = "data/clean/flows.parquet"
+METRICS_OUT = "metrics/clean.json"
+
+
+def present_features(df: pd.DataFrame) -> list[str]:
+    """The candidate features (Destination Port included) that ``df`` has, in schema order."""
+    return [c for c in FEATURE_COLUMNS if c in df.columns]
+
+
+def clean_flows(flows: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Apply the cleaning steps; return the clean frame and a report of what was dropped."""
+    report: dict[str, Any] = {"rows_in": len(flows), "dropped": {}}
+    feats = present_features(flows)
+
+    no_label = flows[LABEL_COLUMN].isna() | (flows[LABEL_COLUMN] == "")
+    report["dropped"]["no_label"] = int(no_label.sum())
+    flows = flows.loc[~no_label]
+
+    rates = [c for c in RATE_COLUMNS if c in flows.columns]
+    rate_values = flows[rates].to_numpy()
+    report["rate_values_to_impute"] = {
+        c: int((~np.isfinite(rate_values[:, i])).sum()) for i, c in enumerate(rates)
+    }
+    flows[rates] = flows[rates].replace([np.inf, -np.inf], np.nan)
+
+    others = [c for c in feats if c not in rates]
+    values = flows[others].to_numpy(dtype="float64", na_value=np.nan)
+    bad = ~np.isfinite(values)
+    bad_rows = bad.any(axis=1)
+    report["dropped"]["unusable_values"] = int(bad_rows.sum())
+    report["unusable_by_column"] = {c: int(n) for c, n in zip(others, bad.sum(axis=0), strict=True) if n}
+    flows = flows.loc[~bad_rows]
+
+    dup = flows.duplicated(subset=[*feats, LABEL_COLUMN], keep="first")
+    report["dropped"]["duplicates"] = int(dup.sum())
+    flows = flows.loc[~dup]
+
+    constant = [c for c in feats if flows[c].nunique(dropna=False) <= 1]
+    report["constant_columns_dropped"] = constant
+    flows = flows.drop(columns=constant).reset_index(drop=True)
+
+    report["rows_out"] = len(flows)
+    report["rows_dropped"] = report["rows_in"] - len(flows)
+    report["labels"] = {str(k): int(v) for k, v in flows[LABEL_COLUMN].value_counts().sort_index().items()}
+    return flows, report
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the DVC stage."""
+    params = stage_cli("clean", __doc__, argv)
+    input_dir = project_path(params["data"]["input_dir"])
+    with tracking.stage_run("clean", params, ["data"]):
+        print(f"clean: reading {input_dir}", flush=True)
+        try:
+            flows, files = read_flow_folder(input_dir)
+        except LayoutError as err:
+            raise SystemExit(f"clean: {err}") from None
+        profiles = sorted({f["flow_profile"] for f in files.values()})
+        expected = params["data"].get("flow_profile")
+        if expected and profiles != [expected]:
+            raise SystemExit(
+                f"clean: data.flow_profile is {expected!r} but the input files are {profiles} "
+                f"({ {n: f['layout'] for n, f in files.items()} }); set data.flow_profile to match"
+            )
+        clean, report = clean_flows(flows)
+        report["files"] = files
+        write_parquet(clean, OUTPUT)
+        write_json(report, METRICS_OUT)
+        log_metrics({k: report[k] for k in ("rows_in", "rows_out", "dropped", "rate_values_to_impute")})
+    d = report["dropped"]
+    print(
+        f"clean: {report['rows_in']:,} rows from {len(files)} files -> {report['rows_out']:,} "
+        f"(dropped {d['no_label']:,} unlabelled, {d['unusable_values']:,} with unusable values, "
+        f"{d['duplicates']:,} duplicates); "
+        f"{len(report['constant_columns_dropped'])} constant columns dropped: "
+        + ", ".join(report["constant_columns_dropped"])
+    )
+
+
+if __name__ == "__main__":
+    main()

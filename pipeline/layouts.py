@@ -1,0 +1,237 @@
+"""Read CICIDS2017 flow CSVs of any published layout into the canonical flow schema.
+
+Three layouts exist (``../shared/data/SOURCES.md``):
+
+* ``machinelearningcve``: 79 columns, leading spaces, ``Fwd Header Length`` twice, no identifiers;
+* ``trafficlabelling``: 85 columns, the same plus Flow ID, addresses, ports, protocol, timestamp;
+* ``engelen``: the corrected release by Engelen et al., 91 columns, partly other names, extra
+  columns (``id``, RST flag counts, ICMP type/code, ``Total TCP Flow Time``, ``Attempted Category``).
+
+Every file is mapped onto :data:`pipeline.schema.FLOW_COLUMNS` (names stripped, the duplicate
+``Fwd Header Length`` dropped, Engelen names renamed), plus ``Label`` and ``Source File``.
+A file that is none of these gets a :class:`LayoutError` naming the file and what is wrong.
+The original files' cp1252 en dash in web-attack labels and CRLF line ends are handled here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from pipeline.schema import COLUMN_KINDS, FLOW_COLUMNS, IDENTIFIER_COLUMNS, LABEL_COLUMN, SOURCE_COLUMN
+
+
+class LayoutError(ValueError):
+    """A CSV is not a CICIDS2017 flow file (the message names the file and the problem)."""
+
+
+@dataclass(frozen=True)
+class Layout:
+    """One published CSV layout and how it maps onto the canonical schema."""
+
+    name: str
+    #: meter profile whose semantics produced these flows (tagged on the registered model)
+    flow_profile: str
+    n_columns: int
+    #: a column (stripped name) only this layout has in first position
+    first_column: str
+    #: source name (stripped) -> canonical name, where they differ
+    rename: Mapping[str, str] = field(default_factory=dict)
+    #: source columns deliberately not carried over (besides the duplicate Fwd Header Length)
+    ignored: tuple[str, ...] = ()
+    has_identifiers: bool = True
+
+
+# The corrected release renamed these columns (canonical name on the right).
+ENGELEN_RENAME: Mapping[str, str] = {
+    "Src IP": "Source IP",
+    "Src Port": "Source Port",
+    "Dst IP": "Destination IP",
+    "Dst Port": "Destination Port",
+    "Total Fwd Packet": "Total Fwd Packets",
+    "Total Bwd packets": "Total Backward Packets",
+    "Total Length of Fwd Packet": "Total Length of Fwd Packets",
+    "Total Length of Bwd Packet": "Total Length of Bwd Packets",
+    "Packet Length Min": "Min Packet Length",
+    "Packet Length Max": "Max Packet Length",
+    "CWR Flag Count": "CWE Flag Count",
+    "Fwd Segment Size Avg": "Avg Fwd Segment Size",
+    "Bwd Segment Size Avg": "Avg Bwd Segment Size",
+    "Fwd Bytes/Bulk Avg": "Fwd Avg Bytes/Bulk",
+    "Fwd Packet/Bulk Avg": "Fwd Avg Packets/Bulk",
+    "Fwd Bulk Rate Avg": "Fwd Avg Bulk Rate",
+    "Bwd Bytes/Bulk Avg": "Bwd Avg Bytes/Bulk",
+    "Bwd Packet/Bulk Avg": "Bwd Avg Packets/Bulk",
+    "Bwd Bulk Rate Avg": "Bwd Avg Bulk Rate",
+    "FWD Init Win Bytes": "Init_Win_bytes_forward",
+    "Bwd Init Win Bytes": "Init_Win_bytes_backward",
+    "Fwd Act Data Pkts": "act_data_pkt_fwd",
+    "Fwd Seg Size Min": "min_seg_size_forward",
+}
+
+LAYOUTS: tuple[Layout, ...] = (
+    Layout("machinelearningcve", "cic2017", 79, "Destination Port", has_identifiers=False),
+    Layout("trafficlabelling", "cic2017", 85, "Flow ID"),
+    Layout(
+        "engelen",
+        "engelen",
+        91,
+        "id",
+        rename=ENGELEN_RENAME,
+        ignored=(
+            "id",
+            "Fwd RST Flags",
+            "Bwd RST Flags",
+            "ICMP Code",
+            "ICMP Type",
+            "Total TCP Flow Time",
+            "Attempted Category",
+        ),
+    ),
+)
+
+_DUPLICATE = "Fwd Header Length"
+_ARROW_TYPES = {"str": pa.string(), "int": pa.int64(), "float": pa.float64()}
+
+
+def _decode_header(raw: bytes) -> tuple[list[str], str]:
+    """Header names (stripped) and the file's text encoding (UTF-8, else the originals' cp1252)."""
+    raw = raw.removeprefix(b"\xef\xbb\xbf").rstrip(b"\r\n")
+    try:
+        text, encoding = raw.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        text, encoding = raw.decode("cp1252"), "cp1252"
+    return [name.strip() for name in text.split(",")], encoding
+
+
+def _file_encoding(path: Path, header_encoding: str) -> str:
+    """cp1252 if any byte of the file is not valid UTF-8 (the original web-attack labels)."""
+    if header_encoding != "utf-8":
+        return header_encoding
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 24), b""):
+            try:
+                chunk.decode("utf-8")
+            except UnicodeDecodeError as err:
+                # a multi-byte character cut at the chunk end is not an error
+                if err.start < len(chunk) - 3:
+                    return "cp1252"
+    return "utf-8"
+
+
+def detect_layout(names: list[str], path: Path | str) -> Layout:
+    """Return the layout of a header (stripped names), or raise :class:`LayoutError`."""
+    if not names or names == [""]:
+        raise LayoutError(f"{path}: empty file or empty header line")
+    for layout in LAYOUTS:
+        if names[0] != layout.first_column:
+            continue
+        mapped = [layout.rename.get(n, n) for n in names]
+        expected = {c for c in FLOW_COLUMNS if layout.has_identifiers or c not in IDENTIFIER_COLUMNS}
+        expected |= {"Destination Port", LABEL_COLUMN}
+        missing = sorted(expected - set(mapped))
+        known = expected | set(layout.ignored)
+        unknown = sorted({n for n in mapped if n not in known})
+        dups = sorted({n for n in mapped if mapped.count(n) > 1} - {_DUPLICATE})
+        if missing or unknown or dups or len(names) != layout.n_columns:
+            problems = [f"{len(names)} columns (the {layout.name} layout has {layout.n_columns})"]
+            if missing:
+                problems.append(f"missing {missing}")
+            if unknown:
+                problems.append(f"unknown {unknown}")
+            if dups:
+                problems.append(f"duplicated {dups}")
+            raise LayoutError(f"{path}: looks like the {layout.name} layout but " + "; ".join(problems))
+        return layout
+    expected = ", ".join(
+        f"{lay.name} ({lay.n_columns} columns, first {lay.first_column!r})" for lay in LAYOUTS
+    )
+    raise LayoutError(
+        f"{path}: not a CICIDS2017 flow CSV: {len(names)} columns starting {names[:3]}; "
+        f"expected one of {expected}"
+    )
+
+
+def normalise_labels(labels: pd.Series) -> pd.Series:
+    """Strip labels and write the originals' en dash (cp1252 0x96) as ``-``."""
+    return labels.str.replace("\u2013", "-", regex=False).str.strip()
+
+
+def read_flow_csv(path: Path | str) -> tuple[pd.DataFrame, Layout]:
+    """Read one CICIDS2017 CSV into canonical columns (+ ``Label``, ``Source File``).
+
+    Statistics are float64 (``Infinity``/``NaN`` strings become ±inf/NaN; cleaning decides),
+    ports and protocol nullable Int64, addresses/timestamps/labels strings.  Blank lines are
+    skipped; all-empty rows are kept (as missing values) so cleaning counts them.
+    """
+    path = Path(path)
+    try:
+        with path.open("rb") as fh:
+            names, encoding = _decode_header(fh.readline())
+    except OSError as err:
+        raise LayoutError(f"{path}: cannot read: {err.strerror}") from err
+    layout = detect_layout(names, path)
+    # unique names for arrow: the second Fwd Header Length is read under a throwaway name
+    source_names, seen = [], set()
+    for n in names:
+        canonical = layout.rename.get(n, n)
+        source_names.append(f"__duplicate {canonical}" if canonical in seen else canonical)
+        seen.add(canonical)
+    wanted = [c for c in source_names if c in COLUMN_KINDS or c == LABEL_COLUMN]
+    types = {c: _ARROW_TYPES[COLUMN_KINDS[c]] if c in IDENTIFIER_COLUMNS else pa.float64() for c in wanted}
+    types[LABEL_COLUMN] = pa.string()
+    try:
+        table = pacsv.read_csv(
+            path,
+            read_options=pacsv.ReadOptions(
+                column_names=source_names,
+                skip_rows=1,
+                encoding=_file_encoding(path, encoding),
+                block_size=1 << 24,
+            ),
+            convert_options=pacsv.ConvertOptions(
+                column_types=types, include_columns=wanted, strings_can_be_null=True
+            ),
+        )
+    except (pa.ArrowInvalid, UnicodeDecodeError) as err:
+        raise LayoutError(f"{path}: {layout.name} layout, but a row cannot be read: {err}") from err
+    df = table.to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get)
+    df[LABEL_COLUMN] = normalise_labels(df[LABEL_COLUMN])
+    order = [c for c in FLOW_COLUMNS if c in df.columns] + [LABEL_COLUMN]
+    df = df[order]
+    df[SOURCE_COLUMN] = pd.Categorical([path.name] * len(df))
+    return df, layout
+
+
+def list_csvs(folder: Path | str) -> list[Path]:
+    """The ``*.csv`` files of an input folder (sorted), or a clear error if there are none."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise LayoutError(f"input folder {folder} does not exist (data.input_dir in conf/data/)")
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() == ".csv" and p.is_file())
+    if not files:
+        raise LayoutError(f"input folder {folder} holds no .csv files")
+    return files
+
+
+def read_flow_folder(folder: Path | str, progress: bool = True) -> tuple[pd.DataFrame, dict[str, dict]]:
+    """Read every CSV of ``folder`` (any mix of layouts) into one canonical frame.
+
+    Returns the frame and ``{file name: {"layout", "flow_profile", "rows"}}``.
+    """
+    frames, report = [], {}
+    files = list_csvs(folder)
+    for i, path in enumerate(files, 1):
+        df, layout = read_flow_csv(path)
+        frames.append(df)
+        report[path.name] = {"layout": layout.name, "flow_profile": layout.flow_profile, "rows": len(df)}
+        if progress:
+            print(f"  [{i}/{len(files)}] {path.name}: {layout.name} layout, {len(df):,} rows", flush=True)
+    flows = pd.concat(frames, ignore_index=True)
+    flows[SOURCE_COLUMN] = flows[SOURCE_COLUMN].astype("category")
+    return flows, report

@@ -1,0 +1,128 @@
+"""Stage ``prune``: keep the model features, impute with training medians, drop redundant ones.
+
+On the training rows only:
+
+1. candidate features are :func:`pipeline.schema.feature_columns` (``Destination Port`` only
+   when ``features.use_destination_port``); identifiers are never features;
+2. the median of every candidate (finite values) is learned and replaces NaN/±inf in train
+   *and* test (the rate columns of zero-duration flows); the registered model uses the same
+   medians for live flows;
+3. features constant on the training rows are dropped;
+4. Pearson correlation pruning on the upper triangle: walking the features in schema order, a
+   feature whose |r| with an already kept one exceeds ``features.correlation_threshold`` is
+   dropped, and the log names the kept feature it duplicates.
+
+Writes ``data/prune/{train,test}.parquet`` (kept features + ``Label``),
+``data/prune/medians.json`` and ``metrics/prune.json``.
+Usage: ``python -m pipeline.prune`` (reads params.yaml).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from pipeline import tracking
+from pipeline.forest import require_inputs
+from pipeline.io import read_parquet, write_json, write_parquet
+from pipeline.schema import LABEL_COLUMN, feature_columns
+from pipeline.stage import log_metrics, stage_cli
+
+TRAIN_IN = "data/split/train.parquet"
+TEST_IN = "data/split/test.parquet"
+TRAIN_OUT = "data/prune/train.parquet"
+TEST_OUT = "data/prune/test.parquet"
+MEDIANS_OUT = "data/prune/medians.json"
+METRICS_OUT = "metrics/prune.json"
+
+
+def training_medians(train: pd.DataFrame, features: list[str]) -> dict[str, float]:
+    """Median of each feature over its finite training values (0.0 if it has none)."""
+    medians = {}
+    for f in features:
+        values = train[f].to_numpy(dtype="float64", na_value=np.nan)
+        finite = values[np.isfinite(values)]
+        medians[f] = float(np.median(finite)) if len(finite) else 0.0
+    return medians
+
+
+def impute(df: pd.DataFrame, medians: dict[str, float]) -> pd.DataFrame:
+    """Feature columns as float64 with NaN/±inf replaced by the given medians."""
+    out = pd.DataFrame(index=df.index)
+    for f, median in medians.items():
+        values = df[f].to_numpy(dtype="float64", na_value=np.nan)
+        out[f] = np.where(np.isfinite(values), values, median)
+    return out
+
+
+def correlated_features(x: pd.DataFrame, threshold: float) -> list[dict[str, Any]]:
+    """Greedy upper-triangle pruning: features to drop, each with the kept feature it tracks and r."""
+    values = x.to_numpy(dtype="float64")
+    corr = np.corrcoef(values, rowvar=False) if values.shape[1] > 1 else np.ones((1, 1))
+    kept: list[int] = []
+    dropped = []
+    for j in range(values.shape[1]):
+        partners = [(abs(corr[i, j]), i) for i in kept if abs(corr[i, j]) > threshold]
+        if partners:
+            r, i = max(partners)
+            dropped.append({"feature": x.columns[j], "because_of": x.columns[i], "abs_r": round(float(r), 6)})
+        else:
+            kept.append(j)
+    return dropped
+
+
+def prune(
+    train: pd.DataFrame, test: pd.DataFrame, cfg: dict[str, Any]
+) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """Apply the pruning steps; return pruned train/test, medians and a report."""
+    use_port = bool(cfg.get("use_destination_port", False))
+    threshold = float(cfg.get("correlation_threshold", 0.8))
+    candidates = [c for c in feature_columns(use_port) if c in train.columns]
+    medians = training_medians(train, candidates)
+    x_train, x_test = impute(train, medians), impute(test, medians)
+    constant = [c for c in candidates if x_train[c].nunique() <= 1]
+    varying = [c for c in candidates if c not in constant]
+    dropped = correlated_features(x_train[varying], threshold)
+    gone = {d["feature"] for d in dropped}
+    kept = [c for c in varying if c not in gone]
+    report = {
+        "use_destination_port": use_port,
+        "correlation_threshold": threshold,
+        "n_candidates": len(candidates),
+        "n_constant_on_train": len(constant),
+        "n_correlated": len(dropped),
+        "n_features": len(kept),
+        "constant_on_train": constant,
+        "correlated": dropped,
+        "features": kept,
+    }
+    out_train = x_train[kept].assign(**{LABEL_COLUMN: train[LABEL_COLUMN].to_numpy()})
+    out_test = x_test[kept].assign(**{LABEL_COLUMN: test[LABEL_COLUMN].to_numpy()})
+    return out_train, out_test, {"medians": medians, "report": report}
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the DVC stage."""
+    params = stage_cli("prune", __doc__, argv)
+    require_inputs("prune", [TRAIN_IN, TEST_IN])
+    with tracking.stage_run("prune", params, ["features"]):
+        train, test, extra = prune(read_parquet(TRAIN_IN), read_parquet(TEST_IN), params["features"])
+        report = extra["report"]
+        write_parquet(train, TRAIN_OUT)
+        write_parquet(test, TEST_OUT)
+        write_json(extra["medians"], MEDIANS_OUT)
+        write_json(report, METRICS_OUT)
+        log_metrics({k: v for k, v in report.items() if k.startswith("n_")})
+    print(
+        f"prune: {report['n_features']} of {report['n_candidates']} features kept "
+        f"({report['n_constant_on_train']} constant on train, {report['n_correlated']} with |r| > "
+        f"{report['correlation_threshold']})"
+    )
+    for d in report["correlated"]:
+        print(f"  dropped {d['feature']!r}: |r| = {d['abs_r']:.3f} with {d['because_of']!r}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,48 @@
+"""Cleaning counts every row it drops and leaves the rate columns for the training median."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from pipeline.clean import clean_flows
+from pipeline.schema import FEATURE_COLUMNS, LABEL_COLUMN, RATE_COLUMNS
+
+
+def frame(rows: int = 6) -> pd.DataFrame:
+    """Canonical features with distinct varying values, one constant column, and labels."""
+    df = pd.DataFrame({c: np.arange(rows, dtype="float64") * (i + 1) for i, c in enumerate(FEATURE_COLUMNS)})
+    df["Bwd URG Flags"] = 0.0
+    df[LABEL_COLUMN] = ["BENIGN", "DoS Hulk"] * (rows // 2)
+    return df
+
+
+def test_each_drop_reason_is_counted() -> None:
+    df = frame(10)
+    df.loc[0, LABEL_COLUMN] = None  # blank trailing row of the originals
+    df.loc[1, "Flow Duration"] = np.nan  # unusable
+    df.loc[2, "Fwd IAT Max"] = np.inf  # unusable
+    df.loc[3, RATE_COLUMNS[0]] = np.inf  # rate: kept, to impute later
+    df.loc[4, RATE_COLUMNS[1]] = np.nan  # rate: kept, to impute later
+    df.loc[9] = df.loc[7]  # a duplicate of row 7
+    out, report = clean_flows(df)
+    assert report["rows_in"] == 10 and report["rows_out"] == 6 and len(out) == 6
+    assert report["dropped"] == {"no_label": 1, "unusable_values": 2, "duplicates": 1}
+    assert report["unusable_by_column"] == {"Flow Duration": 1, "Fwd IAT Max": 1}
+    assert report["rate_values_to_impute"] == {RATE_COLUMNS[0]: 1, RATE_COLUMNS[1]: 1}
+    assert report["constant_columns_dropped"] == ["Bwd URG Flags"] and "Bwd URG Flags" not in out
+    # ±inf in rate columns became NaN (replaced by the training median in prune), row kept
+    assert out[RATE_COLUMNS[0]].isna().sum() == 1 and out[RATE_COLUMNS[1]].isna().sum() == 1
+    assert not np.isinf(out[list(RATE_COLUMNS)].to_numpy()).any()
+    assert report["labels"] == {"BENIGN": 3, "DoS Hulk": 3}
+
+
+def test_duplicates_ignore_identifiers_but_not_labels() -> None:
+    df = frame(4)
+    df["Flow ID"] = ["a", "b", "c", "d"]
+    df.loc[1, FEATURE_COLUMNS] = df.loc[0, FEATURE_COLUMNS]  # same flow, other label: kept
+    df.loc[3, FEATURE_COLUMNS] = df.loc[1, FEATURE_COLUMNS]
+    df.loc[3, LABEL_COLUMN] = df.loc[1, LABEL_COLUMN]  # same flow, same label, other Flow ID: dropped
+    out, report = clean_flows(df)
+    assert report["dropped"]["duplicates"] == 1
+    assert out["Flow ID"].tolist() == ["a", "b", "c"]
