@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from imblearn import FunctionSampler
 from imblearn.over_sampling import SMOTE, RandomOverSampler
 from sklearn.utils.class_weight import compute_class_weight
 
@@ -60,20 +61,20 @@ def _synthesise(
     return x_res[len(take) :], y_res[len(take) :]
 
 
-def oversample(df: pd.DataFrame, cfg: dict[str, Any], seed: int) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Return the training frame with synthetic rows appended, and the per-class counts."""
+def oversample_arrays(
+    x: np.ndarray, y: np.ndarray, cfg: dict[str, Any], seed: int
+) -> tuple[np.ndarray, np.ndarray, dict[str, str]]:
+    """Rows ``x``/labels ``y`` with synthetic rows appended (originals first, unchanged), and how
+    each class was raised.  Also the in-fold sampler of ``select``/``sweep`` cross-validation."""
     method = cfg.get("method", "smote")
     if method not in METHODS:
         raise SystemExit(f"balance.method={method!r} is not one of {list(METHODS)}")
-    feats = feature_names(df)
-    y = df[LABEL_COLUMN].astype(str).to_numpy()
     counts = pd.Series(y).value_counts()
     targets = smote_targets(counts, int(cfg.get("target_count", 0))) if method == "smote" else {}
     if len(counts) < 2:
         targets = {}
     k = int(cfg.get("k_neighbors", 5))
-    x = df[feats].to_numpy(dtype="float64")
-    new_x, new_y, how = [], [], {}
+    new_x, new_y, how = [x], [y], {}
     by_k: dict[int, dict[str, int]] = {}
     for c, target in targets.items():
         k_eff = min(k, int(counts[c]) - 1)
@@ -83,17 +84,30 @@ def oversample(df: pd.DataFrame, cfg: dict[str, Any], seed: int) -> tuple[pd.Dat
         gx, gy = _synthesise(x, y, group, k_eff, seed)
         new_x.append(gx)
         new_y.append(gy)
-    if new_x:
-        synthetic = pd.DataFrame(np.vstack(new_x), columns=feats)
-        synthetic[LABEL_COLUMN] = np.concatenate(new_y)
-        out = pd.concat(
-            [df[[*feats, LABEL_COLUMN]].assign(**{LABEL_COLUMN: y}), synthetic], ignore_index=True
-        )
-    else:
-        out = df[[*feats, LABEL_COLUMN]].assign(**{LABEL_COLUMN: y})
-    after = out[LABEL_COLUMN].value_counts()
+    return np.vstack(new_x), np.concatenate(new_y), how
+
+
+def in_fold_sampler(cfg: dict[str, Any], seed: int) -> FunctionSampler:
+    """The balance step as an imblearn sampler, so CV oversamples each training fold only and
+    scores on real rows (synthetic rows in a validation fold would flatter the rare classes)."""
+
+    def resample(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        x_res, y_res, _ = oversample_arrays(np.asarray(x, dtype="float64"), np.asarray(y), cfg, seed)
+        return x_res, y_res
+
+    return FunctionSampler(func=resample, validate=False)
+
+
+def oversample(df: pd.DataFrame, cfg: dict[str, Any], seed: int) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Return the training frame with synthetic rows appended, and the per-class counts."""
+    feats = feature_names(df)
+    y = df[LABEL_COLUMN].astype(str).to_numpy()
+    x_res, y_res, how = oversample_arrays(df[feats].to_numpy(dtype="float64"), y, cfg, seed)
+    out = pd.DataFrame(x_res, columns=feats)
+    out[LABEL_COLUMN] = y_res
+    counts, after = pd.Series(y).value_counts(), out[LABEL_COLUMN].value_counts()
     report = {
-        "method": method,
+        "method": cfg.get("method", "smote"),
         "rows_before": len(df),
         "rows_after": len(out),
         "classes": {

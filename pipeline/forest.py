@@ -11,6 +11,7 @@ matplotlib.use("Agg")  # stages run headless
 
 import numpy as np
 import pandas as pd
+from imblearn.pipeline import Pipeline as ImbPipeline
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.model_selection import StratifiedKFold, cross_val_score
 
@@ -58,9 +59,21 @@ def stratified_cap(df: pd.DataFrame, max_rows: int | None, seed: int, min_per_cl
 
 
 def cv_score(
-    model: RandomForestClassifier, x: np.ndarray, y: np.ndarray, folds: int, scoring: str, seed: int
+    model: RandomForestClassifier,
+    x: np.ndarray,
+    y: np.ndarray,
+    folds: int,
+    scoring: str,
+    seed: int,
+    sampler: Any = None,
 ) -> tuple[float, float]:
-    """Mean and standard deviation of a stratified, shuffled, seeded k-fold CV score."""
+    """Mean and standard deviation of a stratified, shuffled, seeded k-fold CV score.
+
+    With an imblearn ``sampler`` each training fold is resampled before fitting; the validation
+    fold keeps its real rows only.
+    """
+    if sampler is not None:
+        model = ImbPipeline([("balance", sampler), ("forest", model)])
     cv = StratifiedKFold(n_splits=int(folds), shuffle=True, random_state=int(seed))
     scores = cross_val_score(model, x, y, cv=cv, scoring=scoring, n_jobs=1)
     return float(np.mean(scores)), float(np.std(scores))

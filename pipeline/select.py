@@ -2,7 +2,9 @@
 
 Reads ``data/balance/train.parquet`` (capped to a stratified ``select.max_rows`` subsample),
 ranks its features by recursive feature elimination with a small seeded Random Forest, then
-scores the top-k features (k = 1..N) by stratified CV.  The smallest k whose mean score is
+scores the top-k features (k = 1..N) by stratified CV on the *real* training rows
+(``data/prune/train.parquet``, same cap), oversampling each training fold with the ``balance``
+settings so no synthetic row is ever scored.  The smallest k whose mean score is
 within ``select.tolerance`` of the best wins, unless ``select.n_features`` forces a count.
 
 Writes ``data/select/features.json`` (selected features in rank order + the full ranking),
@@ -22,12 +24,15 @@ import pandas as pd
 from sklearn.feature_selection import RFE
 
 from pipeline import tracking
+from pipeline.balance import in_fold_sampler
 from pipeline.forest import cv_score, feature_names, forest, require_inputs, stratified_cap
 from pipeline.io import project_path, read_parquet, write_json
 from pipeline.params import load_params
 from pipeline.schema import LABEL_COLUMN
 
 INPUT = "data/balance/train.parquet"
+# the training rows before oversampling: what the curve is cross-validated on
+REAL = "data/prune/train.parquet"
 FEATURES_OUT = "data/select/features.json"
 METRICS_OUT = "metrics/select.json"
 CURVE_PNG = "plots/select_curve.png"
@@ -48,13 +53,19 @@ def rank_features(x: pd.DataFrame, y: np.ndarray, cfg: dict[str, Any], seed: int
 
 
 def score_curve(
-    x: pd.DataFrame, y: np.ndarray, ranking: list[str], cfg: dict[str, Any], seed: int
+    x: pd.DataFrame, y: np.ndarray, ranking: list[str], cfg: dict[str, Any], seed: int, sampler: Any = None
 ) -> pd.DataFrame:
     """CV score of the top-k ranked features for k = 1..N: columns n_features, score, std."""
     rows = []
     for k in range(1, len(ranking) + 1):
         mean, std = cv_score(
-            _estimator(cfg, seed), x[ranking[:k]].to_numpy(), y, cfg["cv_folds"], cfg["scoring"], seed
+            _estimator(cfg, seed),
+            x[ranking[:k]].to_numpy(),
+            y,
+            cfg["cv_folds"],
+            cfg["scoring"],
+            seed,
+            sampler,
         )
         rows.append({"n_features": k, "score": mean, "std": std})
     return pd.DataFrame(rows)
@@ -89,13 +100,31 @@ def plot_curve(curve: pd.DataFrame, chosen: int, scoring: str, path: str) -> Non
     plt.close(fig)
 
 
-def select(df: pd.DataFrame, cfg: dict[str, Any], seed: int) -> dict[str, Any]:
-    """Run ranking + curve + choice on a labelled frame; returns features, ranking, curve, metrics."""
-    data = stratified_cap(df, cfg.get("max_rows"), seed, min_per_class=int(cfg["cv_folds"]))
+def select(
+    df: pd.DataFrame,
+    cfg: dict[str, Any],
+    seed: int,
+    real: pd.DataFrame | None = None,
+    balance_cfg: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Rank features by RFE on ``df`` (the balanced rows), then score the top-k curve.
+
+    The curve is cross-validated on ``real`` (the training rows before oversampling) with the
+    balance step inside each training fold when ``balance_cfg`` is given, else on ``df``.
+    Returns features, ranking, curve, metrics.
+    """
+    folds = int(cfg["cv_folds"])
+    data = stratified_cap(df, cfg.get("max_rows"), seed, min_per_class=folds)
     x = data[feature_names(data)]
     y = data[LABEL_COLUMN].astype(str).to_numpy()
     ranking = rank_features(x, y, cfg, seed)
-    curve = score_curve(x, y, ranking, cfg, seed)
+    sampler = None
+    if real is not None:
+        data = stratified_cap(real, cfg.get("max_rows"), seed, min_per_class=folds)
+        x = data[feature_names(data)]
+        y = data[LABEL_COLUMN].astype(str).to_numpy()
+        sampler = in_fold_sampler(balance_cfg, seed) if balance_cfg else None
+    curve = score_curve(x, y, ranking, cfg, seed, sampler)
     k = choose_count(curve, cfg["tolerance"], cfg.get("n_features"))
     row = curve.loc[curve["n_features"] == k].iloc[0]
     metrics = {
@@ -118,9 +147,9 @@ def main(argv: list[str] | None = None) -> None:
     ).parse_args(argv)
     params = load_params()
     cfg, seed = params["select"], int(params["seed"])
-    require_inputs("select", [INPUT])
-    with tracking.stage_run("select", params, ["select", "seed"]):
-        result = select(read_parquet(INPUT), cfg, seed)
+    require_inputs("select", [INPUT, REAL])
+    with tracking.stage_run("select", params, ["select", "balance", "seed"]):
+        result = select(read_parquet(INPUT), cfg, seed, read_parquet(REAL), params["balance"])
         curve = result["curve"]
         write_json(
             {

@@ -1,7 +1,9 @@
 """Stage ``sweep``: CV over a ``max_depth x n_estimators`` grid, pick where the score plateaus.
 
-Reads ``data/balance/train.parquet`` (capped to a stratified ``sweep.max_rows`` subsample),
-``data/balance/class_weights.json`` and the selected features (``data/select/features.json``).
+Cross-validates on the real training rows (``data/prune/train.parquet``, capped to a stratified
+``sweep.max_rows`` subsample) with the ``balance`` step inside each training fold, the class
+weights of ``data/balance/class_weights.json`` and the selected features
+(``data/select/features.json``).
 Each grid point is a nested MLflow run under the sweep stage run.  The chosen point is the
 smallest depth, then the fewest trees, whose mean CV score is within ``sweep.tolerance`` of the
 best.  With ``sweep.enabled: false`` nothing is scored and ``model.max_depth`` /
@@ -22,12 +24,13 @@ import mlflow
 import pandas as pd
 
 from pipeline import tracking
+from pipeline.balance import in_fold_sampler
 from pipeline.forest import class_weights_for, cv_score, forest, require_inputs, stratified_cap
 from pipeline.io import project_path, read_json, read_parquet, write_json
 from pipeline.params import load_params
 from pipeline.schema import LABEL_COLUMN
 
-INPUT = "data/balance/train.parquet"
+INPUT = "data/prune/train.parquet"
 WEIGHTS = "data/balance/class_weights.json"
 FEATURES = "data/select/features.json"
 BEST_OUT = "data/sweep/best.json"
@@ -44,10 +47,12 @@ def score_grid(
     seed: int,
     weights: dict[str, float] | None = None,
     log_runs: bool = False,
+    balance_cfg: dict[str, Any] | None = None,
 ) -> pd.DataFrame:
     """CV-score every (max_depth, n_estimators) point: columns max_depth, n_estimators, score, std.
 
-    With ``log_runs`` each point is logged as a nested MLflow run of the active run.
+    With ``log_runs`` each point is logged as a nested MLflow run of the active run; with
+    ``balance_cfg`` every training fold is oversampled (the validation fold stays real).
     """
     data = stratified_cap(df, cfg.get("max_rows"), seed, min_per_class=int(cfg["cv_folds"]))
     missing = [f for f in features if f not in data.columns]
@@ -56,11 +61,12 @@ def score_grid(
     x = data[features].to_numpy()
     y = data[LABEL_COLUMN].astype(str).to_numpy()
     cw = class_weights_for(y, weights)
+    sampler = in_fold_sampler(balance_cfg, seed) if balance_cfg else None
     rows = []
     for depth in sorted(int(d) for d in cfg["max_depth"]):
         for trees in sorted(int(t) for t in cfg["n_estimators"]):
             model = forest(trees, depth, seed, cfg.get("n_jobs", 2), cw)
-            mean, std = cv_score(model, x, y, cfg["cv_folds"], cfg["scoring"], seed)
+            mean, std = cv_score(model, x, y, cfg["cv_folds"], cfg["scoring"], seed, sampler)
             rows.append({"max_depth": depth, "n_estimators": trees, "score": mean, "std": std})
             if log_runs:
                 with mlflow.start_run(run_name=f"depth={depth} trees={trees}", nested=True):
@@ -136,7 +142,7 @@ def main(argv: list[str] | None = None) -> None:
     cfg, seed, model_cfg = params["sweep"], int(params["seed"]), params["model"]
     if cfg.get("enabled", True):
         require_inputs("sweep", [INPUT, FEATURES])
-    with tracking.stage_run("sweep", params, ["sweep", "model", "seed"]):
+    with tracking.stage_run("sweep", params, ["sweep", "model", "balance", "seed"]):
         if not cfg.get("enabled", True):
             chosen = {
                 "max_depth": int(model_cfg["max_depth"]),
@@ -148,7 +154,15 @@ def main(argv: list[str] | None = None) -> None:
         else:
             features = read_json(FEATURES)["selected"]
             weights = read_json(WEIGHTS) if project_path(WEIGHTS).exists() else None
-            grid = score_grid(read_parquet(INPUT), features, cfg, seed, weights, log_runs=True)
+            grid = score_grid(
+                read_parquet(INPUT),
+                features,
+                cfg,
+                seed,
+                weights,
+                log_runs=True,
+                balance_cfg=params["balance"],
+            )
             chosen = choose_point(grid, cfg["tolerance"])
             metrics = {**chosen, "enabled": True, "points": len(grid)}
             plot_curves(grid, chosen)

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.balance import class_weights, oversample
+from pipeline.balance import class_weights, in_fold_sampler, oversample
 from pipeline.schema import LABEL_COLUMN
 
 FEATS = ["Flow Duration", "Total Fwd Packets", "Flow Bytes/s"]
@@ -55,3 +55,13 @@ def test_balanced_class_weights() -> None:
     y = pd.Series(["BENIGN"] * 80 + ["Bot"] * 20)
     assert class_weights(y, "balanced") == {"BENIGN": 100 / (2 * 80), "Bot": 100 / (2 * 20)}
     assert class_weights(y, None) == {}
+
+
+def test_in_fold_sampler_balances_a_training_fold_like_the_stage() -> None:
+    df = frame({"BENIGN": 900, "Bot": 30, "Heartbleed": 4})
+    cfg = {"method": "smote", "target_count": 200, "k_neighbors": 5}
+    x, y = df[FEATS].to_numpy(), df[LABEL_COLUMN].to_numpy()
+    x_res, y_res = in_fold_sampler(cfg, seed=3).fit_resample(x, y)
+    assert pd.Series(y_res).value_counts().to_dict() == {"BENIGN": 900, "Bot": 200, "Heartbleed": 200}
+    stage, _ = oversample(df, cfg, seed=3)
+    np.testing.assert_array_equal(x_res, stage[FEATS].to_numpy())  # the same rows as the stage makes
