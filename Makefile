@@ -17,6 +17,7 @@ params: setup
 	@$(PY) -m pipeline.params
 
 repro: params
+	@$(PY) -m pipeline.clean --check-input
 	@.venv/bin/dvc repro
 
 run: repro

@@ -17,6 +17,8 @@ Usage: ``python -m pipeline.clean`` (reads params.yaml).
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -75,10 +77,28 @@ def clean_flows(flows: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, Any]]:
     return flows, report
 
 
+def check_input(input_dir: Path) -> None:
+    """Stop with a plain explanation when the input folder is missing (before DVC complains)."""
+    if input_dir.is_dir():
+        return
+    raise SystemExit(
+        f"clean: the input folder {input_dir} does not exist.\n"
+        "  The lab's own dataset is not committed yet, so the default input is the CICIDS2017 sample\n"
+        "  (corrected release) in ../shared/data/cicids2017/engelen-sample. Either put the shared data\n"
+        "  there, set NETSENTRY_SHARED_DATA=/path/to/shared/data, or choose another folder of CICIDS2017\n"
+        "  CSVs: python -m pipeline.params data.input_dir=/path/to/csvs"
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Entry point of the DVC stage."""
-    params = stage_cli("clean", __doc__, argv)
+    """Entry point of the DVC stage (``--check-input``: only check the input folder exists)."""
+    args = sys.argv[1:] if argv is None else argv
+    only_check = "--check-input" in args
+    params = stage_cli("clean", __doc__, [a for a in args if a != "--check-input"])
     input_dir = project_path(params["data"]["input_dir"])
+    check_input(input_dir)
+    if only_check:
+        return
     with tracking.stage_run("clean", params, ["data"]):
         print(f"clean: reading {input_dir}", flush=True)
         try:

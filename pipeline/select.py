@@ -14,7 +14,6 @@ Usage: ``python -m pipeline.select`` (reads params.yaml).
 
 from __future__ import annotations
 
-import argparse
 from typing import Any
 
 import matplotlib.pyplot as plt
@@ -27,8 +26,8 @@ from pipeline import tracking
 from pipeline.balance import in_fold_sampler
 from pipeline.forest import cv_score, feature_names, forest, require_inputs, stratified_cap
 from pipeline.io import project_path, read_parquet, write_json
-from pipeline.params import load_params
 from pipeline.schema import LABEL_COLUMN
+from pipeline.stage import stage_cli
 
 INPUT = "data/balance/train.parquet"
 # the training rows before oversampling: what the curve is cross-validated on
@@ -140,12 +139,7 @@ def select(
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the DVC stage."""
-    argparse.ArgumentParser(
-        prog="python -m pipeline.select",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    ).parse_args(argv)
-    params = load_params()
+    params = stage_cli("select", __doc__, argv)
     cfg, seed = params["select"], int(params["seed"])
     require_inputs("select", [INPUT, REAL])
     with tracking.stage_run("select", params, ["select", "balance", "seed"]):

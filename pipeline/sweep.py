@@ -16,7 +16,6 @@ Usage: ``python -m pipeline.sweep`` (reads params.yaml).
 
 from __future__ import annotations
 
-import argparse
 from typing import Any
 
 import matplotlib.pyplot as plt
@@ -27,8 +26,8 @@ from pipeline import tracking
 from pipeline.balance import in_fold_sampler
 from pipeline.forest import class_weights_for, cv_score, forest, require_inputs, stratified_cap
 from pipeline.io import project_path, read_json, read_parquet, write_json
-from pipeline.params import load_params
 from pipeline.schema import LABEL_COLUMN
+from pipeline.stage import stage_cli
 
 INPUT = "data/prune/train.parquet"
 WEIGHTS = "data/balance/class_weights.json"
@@ -133,12 +132,7 @@ def plot_curves(grid: pd.DataFrame, chosen: dict[str, Any]) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the DVC stage."""
-    argparse.ArgumentParser(
-        prog="python -m pipeline.sweep",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    ).parse_args(argv)
-    params = load_params()
+    params = stage_cli("sweep", __doc__, argv)
     cfg, seed, model_cfg = params["sweep"], int(params["seed"]), params["model"]
     if cfg.get("enabled", True):
         require_inputs("sweep", [INPUT, FEATURES])

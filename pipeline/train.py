@@ -13,7 +13,6 @@ Usage: ``python -m pipeline.train`` (reads params.yaml; ``MLFLOW_TRACKING_URI`` 
 
 from __future__ import annotations
 
-import argparse
 from typing import Any
 
 import matplotlib.pyplot as plt
@@ -26,8 +25,8 @@ from pipeline import tracking
 from pipeline.forest import class_weights_for, forest, require_inputs
 from pipeline.io import project_path, read_json, read_parquet, write_json
 from pipeline.model import TRUSTED_TYPES, fit_inference_model, untrusted_types
-from pipeline.params import load_params
 from pipeline.schema import LABEL_COLUMN
+from pipeline.stage import stage_cli
 
 TRAIN = "data/balance/train.parquet"
 WEIGHTS = "data/balance/class_weights.json"
@@ -160,12 +159,7 @@ def train(params: dict[str, Any]) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the DVC stage."""
-    argparse.ArgumentParser(
-        prog="python -m pipeline.train",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    ).parse_args(argv)
-    params = load_params()
+    params = stage_cli("train", __doc__, argv)
     require_inputs("train", [TRAIN, WEIGHTS, TEST, MEDIANS, FEATURES, BEST])
     with tracking.stage_run("train", params, ["model", "mlflow", "data", "seed"]):
         result = train(params)

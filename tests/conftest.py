@@ -36,3 +36,12 @@ def pcaps(shared_data: Path) -> Path:
     if not path.is_dir():
         pytest.skip(f"{path} not found")
     return path
+
+
+@pytest.fixture(scope="session")
+def cicids_fixtures(shared_data: Path) -> Path:
+    """Heads of the original CICIDS2017 CSVs (MachineLearningCVE and TrafficLabelling layouts)."""
+    path = shared_data / "cicids2017" / "fixtures"
+    if not path.is_dir():
+        pytest.skip(f"{path} not found")
+    return path

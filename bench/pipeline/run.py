@@ -24,7 +24,6 @@ import json
 import os
 import platform
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -38,6 +37,7 @@ import yaml
 from bench.pipeline import synth
 from bench.pipeline.monitor import TreeMonitor
 from pipeline.io import PROJECT_ROOT
+from pipeline.scratch import copy_project
 
 OUT_DIR = PROJECT_ROOT / "bench" / "out"
 BIN = Path(sys.executable).parent
@@ -60,22 +60,6 @@ def missing_stage_code(root: Path) -> list[str]:
         if m and not (root / "pipeline" / f"{m.group(1)}.py").exists():
             missing.append(f"{name} (pipeline/{m.group(1)}.py)")
     return missing
-
-
-def copy_project(dst: Path) -> None:
-    """A fresh copy of what `dvc repro` needs (the pipeline's tests do the same), as a git repo."""
-    if dst.exists():
-        shutil.rmtree(dst)
-    dst.mkdir(parents=True)
-    for name in ("pipeline", "conf"):
-        shutil.copytree(PROJECT_ROOT / name, dst / name, ignore=shutil.ignore_patterns("__pycache__"))
-    for name in ("dvc.yaml", ".dvcignore", "pyproject.toml"):
-        if (PROJECT_ROOT / name).exists():
-            shutil.copy2(PROJECT_ROOT / name, dst / name)
-    (dst / ".dvc").mkdir()
-    shutil.copy2(PROJECT_ROOT / ".dvc" / "config", dst / ".dvc" / "config")
-    # DVC wants an SCM; this is the throwaway copy, never the work tree
-    subprocess.run(["git", "init", "-q"], cwd=dst, check=True)
 
 
 def child_env() -> dict[str, str]:

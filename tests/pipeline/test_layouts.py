@@ -17,14 +17,6 @@ ML = "machinelearningcve-friday-ddos-head.csv"
 TL = "trafficlabelling-friday-ddos-head.csv"
 
 
-@pytest.fixture(scope="module")
-def fixtures(shared_data: Path) -> Path:
-    path = shared_data / "cicids2017" / "fixtures"
-    if not path.is_dir():
-        pytest.skip(f"{path} not found")
-    return path
-
-
 def raw_rows(path: Path, encoding: str = "utf-8") -> tuple[list[str], list[list[str]]]:
     """The file as the csv module sees it: raw header names and rows."""
     with path.open(newline="", encoding=encoding) as fh:
@@ -32,11 +24,11 @@ def raw_rows(path: Path, encoding: str = "utf-8") -> tuple[list[str], list[list[
     return rows[0], rows[1:]
 
 
-def test_machinelearningcve_layout_maps_to_canonical_names(fixtures: Path) -> None:
-    header, rows = raw_rows(fixtures / ML)
+def test_machinelearningcve_layout_maps_to_canonical_names(cicids_fixtures: Path) -> None:
+    header, rows = raw_rows(cicids_fixtures / ML)
     assert len(header) == 79 and header[0] == " Destination Port"
-    assert (fixtures / ML).read_bytes().count(b"\r\n") >= len(rows)  # CRLF in the original
-    df, layout = read_flow_csv(fixtures / ML)
+    assert (cicids_fixtures / ML).read_bytes().count(b"\r\n") >= len(rows)  # CRLF in the original
+    df, layout = read_flow_csv(cicids_fixtures / ML)
     assert layout.name == "machinelearningcve" and layout.flow_profile == "cic2017"
     expected = [c for c in FLOW_COLUMNS if c not in IDENTIFIER_COLUMNS or c == "Destination Port"]
     assert list(df.columns) == [*expected, LABEL_COLUMN, SOURCE_COLUMN]
@@ -53,9 +45,9 @@ def test_machinelearningcve_layout_maps_to_canonical_names(fixtures: Path) -> No
     assert set(df[LABEL_COLUMN]) == {"BENIGN"}
 
 
-def test_trafficlabelling_layout_keeps_identifiers(fixtures: Path) -> None:
-    header, rows = raw_rows(fixtures / TL)
-    df, layout = read_flow_csv(fixtures / TL)
+def test_trafficlabelling_layout_keeps_identifiers(cicids_fixtures: Path) -> None:
+    header, rows = raw_rows(cicids_fixtures / TL)
+    df, layout = read_flow_csv(cicids_fixtures / TL)
     assert layout.name == "trafficlabelling" and len(header) == 85
     assert list(df.columns) == [*FLOW_COLUMNS, LABEL_COLUMN, SOURCE_COLUMN]
     assert len(df) == len(rows) == 299
@@ -86,10 +78,10 @@ def _write_original_style(path: Path, header: str, rows: list[str]) -> None:
     path.write_bytes(("\r\n".join([header, *rows]) + "\r\n").encode("cp1252"))
 
 
-def test_original_quirks_infinity_nan_en_dash_blank_rows(fixtures: Path, tmp_path: Path) -> None:
-    header_line = (fixtures / ML).read_bytes().split(b"\r\n", 1)[0].decode()
+def test_original_quirks_infinity_nan_en_dash_blank_rows(cicids_fixtures: Path, tmp_path: Path) -> None:
+    header_line = (cicids_fixtures / ML).read_bytes().split(b"\r\n", 1)[0].decode()
     header = [h.strip() for h in header_line.split(",")]
-    _, rows = raw_rows(fixtures / ML)
+    _, rows = raw_rows(cicids_fixtures / ML)
     bytes_i, pkts_i, label_i = header.index("Flow Bytes/s"), header.index("Flow Packets/s"), len(header) - 1
     r1, r2 = list(rows[0]), list(rows[1])
     r1[bytes_i], r1[pkts_i], r1[label_i] = "Infinity", "Infinity", "Web Attack \u2013 XSS"
@@ -115,10 +107,10 @@ def test_original_quirks_infinity_nan_en_dash_blank_rows(fixtures: Path, tmp_pat
     ],
 )
 def test_bad_files_get_an_error_naming_file_and_problem(
-    fixtures: Path, tmp_path: Path, content: bytes | str | None, message: str
+    cicids_fixtures: Path, tmp_path: Path, content: bytes | str | None, message: str
 ) -> None:
     path = tmp_path / "bad.csv"
-    header, rows = raw_rows(fixtures / ML)
+    header, rows = raw_rows(cicids_fixtures / ML)
     if content is None:  # a column renamed away
         header = [("Flow Time" if h == " Flow Duration" else h) for h in header]
         content = (",".join(header) + "\n" + ",".join(rows[0]) + "\n").encode()
@@ -132,9 +124,9 @@ def test_bad_files_get_an_error_naming_file_and_problem(
     assert str(path) in str(err.value) and message in str(err.value)
 
 
-def test_a_folder_may_mix_layouts(fixtures: Path, tmp_path: Path) -> None:
+def test_a_folder_may_mix_layouts(cicids_fixtures: Path, tmp_path: Path) -> None:
     for name in (ML, TL):
-        shutil.copy(fixtures / name, tmp_path / name)
+        shutil.copy(cicids_fixtures / name, tmp_path / name)
     (tmp_path / "notes.txt").write_text("not a csv, ignored")
     flows, files = read_flow_folder(tmp_path, progress=False)
     assert files == {

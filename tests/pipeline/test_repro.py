@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.io import PROJECT_ROOT
+from pipeline.scratch import copy_project
 
 pytestmark = pytest.mark.slow
 
@@ -31,16 +31,6 @@ SMALL = [
     "sweep.max_rows=3000",
     "balance.target_count=1000",
 ]
-
-
-def _copy_project(dst: Path) -> None:
-    for name in ("pipeline", "conf"):
-        shutil.copytree(PROJECT_ROOT / name, dst / name, ignore=shutil.ignore_patterns("__pycache__"))
-    for name in ("dvc.yaml", ".dvcignore", "pyproject.toml"):
-        if (PROJECT_ROOT / name).exists():
-            shutil.copy2(PROJECT_ROOT / name, dst / name)
-    (dst / ".dvc").mkdir()
-    shutil.copy2(PROJECT_ROOT / ".dvc" / "config", dst / ".dvc" / "config")
 
 
 def _env() -> dict[str, str]:
@@ -67,10 +57,7 @@ def test_dvc_repro_end_to_end(tmp_path: Path, engelen_sample: Path) -> None:
     missing = [s for s in DATA_STAGES if not (PROJECT_ROOT / "pipeline" / f"{s}.py").exists()]
     if missing:
         pytest.skip(f"data stages not written yet: {missing}")
-    root = tmp_path / "proj"
-    root.mkdir()
-    _copy_project(root)
-    _run(root, "git", "init", "-q")  # DVC wants an SCM; this is the throwaway copy, not the work tree
+    root = copy_project(tmp_path / "proj")
     base = [f"data.input_dir={engelen_sample}", *SMALL]
     _compose(root, *base)
 
