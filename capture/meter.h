@@ -1,6 +1,6 @@
 /* meter.h - the flow engine: parsed packets in, finished bidirectional flows (CSV rows) out.
  *
- * Interface between the engine (flowtable.c, features.c) and the program around it (main.c,
+ * Interface between the engine (flowtable.c, flow.c) and the program around it (main.c,
  * output.c).  The engine never does I/O: it hands each finished flow, already formatted as one
  * CSV line, to the emit callback.
  */
@@ -13,7 +13,7 @@
 #include "parse.h"
 
 /* Feature semantics, see ../shared/docs/flow-features.md.  Each profile is a set of quirk
- * switches (struct ns_quirks in features.h); these are the three named sets. */
+ * switches (struct ns_quirks in flow.h); these are the three named sets. */
 enum ns_profile { NS_PROFILE_CIC2017 = 0, NS_PROFILE_ENGELEN, NS_PROFILE_CLEAN };
 
 /* Parse "cic2017" | "engelen" | "clean"; returns -1 if unknown. */
@@ -44,6 +44,8 @@ struct ns_meter_stats {
     uint64_t flows_emitted, flows_evicted;
     uint64_t active_flows, max_active_flows;
     uint64_t bytes_per_flow;     /* memory per flow entry incl. its share of the hash table */
+    uint64_t flows_below_min;    /* flows not written: fewer packets than the profile's minimum */
+    uint64_t flows_dropped_nomem;/* packets that found no memory for a new flow (never expected) */
 };
 
 struct ns_meter;

@@ -1,0 +1,380 @@
+/* flow.c - per-flow accumulators and the CSV row of one flow, for every profile.
+ *
+ * Semantics: ../shared/docs/flow-features.md (sections 5-8).  Statistics are exact integer sums
+ * (128-bit), so means/variances match an exact reference to the last bit of the division.
+ */
+#include "flow.h"
+
+#include <arpa/inet.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "meter.h"
+
+void ns_quirks_for_profile(int profile, struct ns_quirks *q)
+{
+    memset(q, 0, sizeof *q);
+    q->min_packets = 1;
+    q->no_window_value = -1;
+    if (profile == NS_PROFILE_CIC2017) {
+        q->close_on_first_fin = q->rst_ignored = 1;
+        q->min_packets = 2;
+        q->java_key = q->proto_zero_other = q->count_padding = 1;
+        q->first_packet_flags = q->permute_flags = q->double_first_len = 1;
+        q->integer_down_up = q->last_bwd_window = q->act_data_skip_first = q->idle_skip_fin = 1;
+        q->subflow_mode = 0;
+        q->rate_sentinel = 0;
+        return;
+    }
+    q->swap_synack = q->clamp_time = q->bulk = 1;
+    if (profile == NS_PROFILE_ENGELEN) {
+        q->absorb_until_syn = 1;
+        q->last_bwd_window = 1; /* the published corrected CSVs predate the first-window fix */
+        q->subflow_mode = 1;
+        q->rate_sentinel = 1;
+        return;
+    }
+    q->linger_s = 1.0;
+    q->subflow_mode = 2;
+    q->rate_sentinel = 2;
+}
+
+static void stat_add(struct ns_stat *s, int64_t x)
+{
+    if (s->n == 0 || x < s->lo)
+        s->lo = x;
+    if (s->n == 0 || x > s->hi)
+        s->hi = x;
+    s->n++;
+    s->sum += x;
+    s->squares += (__int128)x * x;
+}
+
+static double stat_mean(const struct ns_stat *s) { return s->n ? (double)s->sum / (double)s->n : 0.0; }
+
+/* Sample variance (n-1); 0 below two values. */
+static double stat_var(const struct ns_stat *s)
+{
+    if (s->n < 2)
+        return 0.0;
+    __int128 n = (__int128)s->n;
+    __int128 num = n * s->squares - s->sum * s->sum;
+    return (double)((long double)num / ((long double)n * (long double)(n - 1)));
+}
+
+static double stat_std(const struct ns_stat *s) { return sqrt(stat_var(s)); }
+
+uint32_t ns_payload(const struct ns_packet *p, const struct ns_quirks *q)
+{
+    return q->count_padding ? p->payload_caplen : p->payload_len;
+}
+
+void ns_flow_start(struct ns_flow *f, const struct ns_packet *p, int fwd_is_src,
+                   const struct ns_quirks *q)
+{
+    memset(f, 0, sizeof *f);
+    if (fwd_is_src) {
+        memcpy(f->src, p->src, 16);
+        memcpy(f->dst, p->dst, 16);
+        f->sport = p->sport;
+        f->dport = p->dport;
+    } else {
+        memcpy(f->src, p->dst, 16);
+        memcpy(f->dst, p->src, 16);
+        f->sport = p->dport;
+        f->dport = p->sport;
+    }
+    f->proto = (q->proto_zero_other && p->proto != 6 && p->proto != 17) ? 0 : p->proto;
+    f->ip_version = p->ip_version;
+    f->second_fin_fwd = -1;
+    f->start_us = f->last_us = f->active_start = f->active_end = p->ts_us;
+    f->fwd_last_us = f->bwd_last_us = -1;
+    f->fwd_min_hdr = -1;
+    f->init_win_fwd = f->init_win_bwd = q->no_window_value;
+}
+
+/* Bulk transfer detection for one direction (section 7): payload packets no more than 1 s apart,
+ * a bulk once 4 of them are in a row; a packet of the other direction restarts the candidate. */
+static void bulk_add(struct ns_bulk *b, const struct ns_bulk *other, uint64_t ts, uint32_t len)
+{
+    if (other->cand_last > b->cand_start)
+        b->cand_start = 0;
+    if (len == 0)
+        return;
+    if (b->cand_start == 0 || ts - b->cand_last > 1000000) {
+        b->cand_start = b->cand_last = ts;
+        b->cand_packets = 1;
+        b->cand_bytes = len;
+        return;
+    }
+    b->cand_packets++;
+    b->cand_bytes += len;
+    if (b->cand_packets == 4) {
+        b->count++;
+        b->packets += 4;
+        b->bytes += b->cand_bytes;
+        b->duration_us += ts - b->cand_start;
+    } else if (b->cand_packets > 4) {
+        b->packets++;
+        b->bytes += len;
+        b->duration_us += ts - b->cand_last;
+    }
+    b->cand_last = ts;
+}
+
+static int32_t window_of(const struct ns_packet *p, const struct ns_quirks *q)
+{
+    return p->window < 0 ? q->no_window_value : p->window;
+}
+
+void ns_flow_add(struct ns_flow *f, const struct ns_packet *p, int fwd, int first,
+                 const struct ns_quirks *q, uint64_t activity_us)
+{
+    int64_t ts = (int64_t)p->ts_us;
+    if (q->clamp_time && ts < (int64_t)f->last_us)
+        ts = (int64_t)f->last_us; /* out of order: counts as arriving now (no negative IAT) */
+    uint8_t flags = p->tcp_flags;
+    uint32_t len = ns_payload(p, q);
+    if (!first) {
+        int64_t gap = ts - (int64_t)f->last_us;
+        stat_add(&f->flow_iat, gap);
+        if (gap > 1000000)
+            f->gaps++;
+        if (!(q->idle_skip_fin && (flags & NS_TH_FIN))) {
+            if (ts - (int64_t)f->active_end > (int64_t)activity_us) {
+                if (f->active_end > f->active_start)
+                    stat_add(&f->active, (int64_t)(f->active_end - f->active_start));
+                stat_add(&f->idle, ts - (int64_t)f->active_end);
+                f->active_start = f->active_end = (uint64_t)ts;
+            } else {
+                f->active_end = (uint64_t)ts;
+            }
+        }
+    }
+    f->last_us = (uint64_t)ts;
+    stat_add(&f->all_len, len);
+    if (first && q->double_first_len)
+        stat_add(&f->all_len, len);
+    int count_flags = !q->first_packet_flags || first;
+    if (fwd) {
+        stat_add(&f->fwd_len, len);
+        if (f->fwd_last_us >= 0)
+            stat_add(&f->fwd_iat, ts - f->fwd_last_us);
+        f->fwd_last_us = ts;
+        if (count_flags) {
+            f->fwd_psh += !!(flags & NS_TH_PSH);
+            f->fwd_urg += !!(flags & NS_TH_URG);
+        }
+        f->fwd_hdr += p->l4_hdr_len;
+        if (f->fwd_min_hdr < 0 || p->l4_hdr_len < f->fwd_min_hdr)
+            f->fwd_min_hdr = p->l4_hdr_len;
+        if (len >= 1 && !(first && q->act_data_skip_first))
+            f->act_data_fwd++;
+        if (f->fwd_len.n == 1)
+            f->init_win_fwd = window_of(p, q);
+        if (q->bulk)
+            bulk_add(&f->bulk_fwd, &f->bulk_bwd, (uint64_t)ts, len);
+    } else {
+        stat_add(&f->bwd_len, len);
+        if (f->bwd_last_us >= 0)
+            stat_add(&f->bwd_iat, ts - f->bwd_last_us);
+        f->bwd_last_us = ts;
+        if (!q->first_packet_flags) {
+            f->bwd_psh += !!(flags & NS_TH_PSH);
+            f->bwd_urg += !!(flags & NS_TH_URG);
+        }
+        f->bwd_hdr += p->l4_hdr_len;
+        if (f->bwd_len.n == 1 || q->last_bwd_window)
+            f->init_win_bwd = window_of(p, q);
+        if (q->bulk)
+            bulk_add(&f->bulk_bwd, &f->bulk_fwd, (uint64_t)ts, len);
+    }
+    if (count_flags)
+        for (int bit = 0; bit < 8; bit++)
+            f->flags[bit] += (flags >> bit) & 1;
+}
+
+/* Appending formatted fields to a bounded buffer. */
+struct out {
+    char *buf;
+    size_t size, len;
+    int overflow;
+};
+
+static void put(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void put(struct out *o, const char *fmt, ...)
+{
+    if (o->overflow)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(o->buf + o->len, o->size - o->len, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= o->size - o->len)
+        o->overflow = 1;
+    else
+        o->len += (size_t)n;
+}
+
+static void put_i(struct out *o, int64_t v) { put(o, ",%" PRId64, v); }
+static void put_u(struct out *o, uint64_t v) { put(o, ",%" PRIu64, v); }
+
+static void put_f(struct out *o, double v)
+{
+    if (isnan(v))
+        put(o, ",NaN");
+    else if (isinf(v))
+        put(o, v > 0 ? ",Infinity" : ",-Infinity");
+    else if (v == floor(v) && fabs(v) < 1e15)
+        put(o, ",%.0f", v);
+    else
+        put(o, ",%.15g", v);
+}
+
+static void put_stat4(struct out *o, const struct ns_stat *s, int with_total)
+{
+    if (with_total)
+        put_i(o, (int64_t)s->sum);
+    put_f(o, stat_mean(s));
+    put_f(o, stat_std(s));
+    put_i(o, s->n ? s->hi : 0);
+    put_i(o, s->n ? s->lo : 0);
+}
+
+static void put_addr(struct out *o, const uint8_t *a, int v6)
+{
+    char text[INET6_ADDRSTRLEN];
+    if (!inet_ntop(v6 ? AF_INET6 : AF_INET, a, text, sizeof text))
+        text[0] = '\0';
+    put(o, "%s", text);
+}
+
+static uint64_t subflow(uint64_t total, const struct ns_flow *f, const struct ns_quirks *q)
+{
+    if (q->subflow_mode == 0)
+        return total;
+    /* engelen: the published corrected rows divide by the flow's packet count (their subflow
+     * counter advances on every packet); clean: 1 + gaps longer than 1 s */
+    uint64_t n = q->subflow_mode == 1 ? ns_flow_packets(f) : 1 + (uint64_t)f->gaps;
+    return n ? total / n : 0;
+}
+
+static void put_bulk(struct out *o, const struct ns_bulk *b)
+{
+    put_u(o, b->count ? b->bytes / b->count : 0);
+    put_u(o, b->count ? b->packets / b->count : 0);
+    put_u(o, b->duration_us ? (uint64_t)((double)b->bytes / ((double)b->duration_us / 1e6)) : 0);
+}
+
+int ns_flow_format(const struct ns_flow *f, const struct ns_quirks *q, int dup_fwd_header,
+                   char *buf, size_t size)
+{
+    struct out o = {buf, size, 0, 0};
+    int v6 = f->ip_version == 6;
+    /* identifiers */
+    put_addr(&o, f->src, v6);
+    put(&o, "-");
+    put_addr(&o, f->dst, v6);
+    put(&o, "-%u-%u-%u,", f->sport, f->dport, f->proto);
+    put_addr(&o, f->src, v6);
+    put(&o, ",%u,", f->sport);
+    put_addr(&o, f->dst, v6);
+    put(&o, ",%u,%u", f->dport, f->proto);
+    time_t secs = (time_t)(f->start_us / 1000000);
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    char when[32];
+    strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", &tm);
+    put(&o, ",%s.%06u", when, (unsigned)(f->start_us % 1000000));
+
+    int64_t duration = (int64_t)f->last_us - (int64_t)f->start_us;
+    uint64_t n_fwd = f->fwd_len.n, n_bwd = f->bwd_len.n, n_all = n_fwd + n_bwd;
+    double seconds = (double)duration / 1e6;
+    int64_t bytes = (int64_t)(f->fwd_len.sum + f->bwd_len.sum);
+    put_i(&o, duration);
+    put_u(&o, n_fwd);
+    put_u(&o, n_bwd);
+    put_i(&o, (int64_t)f->fwd_len.sum);
+    put_i(&o, (int64_t)f->bwd_len.sum);
+    put_i(&o, f->fwd_len.n ? f->fwd_len.hi : 0);
+    put_i(&o, f->fwd_len.n ? f->fwd_len.lo : 0);
+    put_f(&o, stat_mean(&f->fwd_len));
+    put_f(&o, stat_std(&f->fwd_len));
+    put_i(&o, f->bwd_len.n ? f->bwd_len.hi : 0);
+    put_i(&o, f->bwd_len.n ? f->bwd_len.lo : 0);
+    put_f(&o, stat_mean(&f->bwd_len));
+    put_f(&o, stat_std(&f->bwd_len));
+    if (duration != 0) {
+        put_f(&o, (double)bytes / seconds);
+        put_f(&o, (double)n_all / seconds);
+    } else if (q->rate_sentinel == 0) {
+        put_f(&o, bytes > 0 ? INFINITY : NAN);
+        put_f(&o, INFINITY);
+    } else {
+        double v = q->rate_sentinel == 1 ? -1.0 : 0.0;
+        put_f(&o, v);
+        put_f(&o, v);
+    }
+    put_stat4(&o, &f->flow_iat, 0);
+    put_stat4(&o, &f->fwd_iat, 1);
+    put_stat4(&o, &f->bwd_iat, 1);
+    put_u(&o, f->fwd_psh);
+    put_u(&o, f->bwd_psh);
+    put_u(&o, f->fwd_urg);
+    put_u(&o, f->bwd_urg);
+    put_u(&o, f->fwd_hdr);
+    put_u(&o, f->bwd_hdr);
+    put_f(&o, duration > 0 ? (double)n_fwd / seconds : 0.0);
+    put_f(&o, duration > 0 ? (double)n_bwd / seconds : 0.0);
+    put_i(&o, f->all_len.n ? f->all_len.lo : 0);
+    put_i(&o, f->all_len.n ? f->all_len.hi : 0);
+    put_f(&o, stat_mean(&f->all_len));
+    put_f(&o, stat_std(&f->all_len));
+    put_f(&o, stat_var(&f->all_len));
+    /* FIN SYN RST PSH ACK URG CWE(=CWR) ECE; cic2017 wrote them in Java HashMap order */
+    static const int header_order[8] = {0, 1, 2, 3, 4, 5, 7, 6};
+    static const int hashmap_order[8] = {2, 3, 6, 1, 4, 0, 5, 7};
+    const int *order = q->permute_flags ? hashmap_order : header_order;
+    for (int i = 0; i < 8; i++)
+        put_u(&o, f->flags[order[i]]);
+    if (n_fwd == 0)
+        put_f(&o, 0.0);
+    else if (q->integer_down_up)
+        put_f(&o, (double)(n_bwd / n_fwd));
+    else
+        put_f(&o, (double)n_bwd / (double)n_fwd);
+    put_f(&o, n_all ? (double)f->all_len.sum / (double)n_all : 0.0);
+    put_f(&o, stat_mean(&f->fwd_len));
+    put_f(&o, stat_mean(&f->bwd_len));
+    if (dup_fwd_header)
+        put_u(&o, f->fwd_hdr);
+    if (q->bulk) {
+        put_bulk(&o, &f->bulk_fwd);
+        put_bulk(&o, &f->bulk_bwd);
+    } else {
+        put(&o, ",0,0,0,0,0,0");
+    }
+    put_u(&o, subflow(n_fwd, f, q));
+    put_u(&o, subflow((uint64_t)f->fwd_len.sum, f, q));
+    put_u(&o, subflow(n_bwd, f, q));
+    put_u(&o, subflow((uint64_t)f->bwd_len.sum, f, q));
+    put_i(&o, f->init_win_fwd);
+    put_i(&o, f->init_win_bwd);
+    put_u(&o, f->act_data_fwd);
+    put_i(&o, f->fwd_min_hdr < 0 ? 0 : f->fwd_min_hdr);
+    put_f(&o, stat_mean(&f->active));
+    put_f(&o, stat_std(&f->active));
+    put_i(&o, f->active.n ? f->active.hi : 0);
+    put_i(&o, f->active.n ? f->active.lo : 0);
+    put_f(&o, stat_mean(&f->idle));
+    put_f(&o, stat_std(&f->idle));
+    put_i(&o, f->idle.n ? f->idle.hi : 0);
+    put_i(&o, f->idle.n ? f->idle.lo : 0);
+    return o.overflow ? -1 : (int)o.len;
+}

@@ -1,0 +1,98 @@
+/* flow.h - per-flow accumulators and the CSV row of one finished flow.
+ *
+ * A profile (meter.h) is a set of quirk switches; each switch reproduces one documented
+ * behaviour of a CICFlowMeter version (../shared/docs/flow-features.md section 8).
+ */
+#ifndef NS_FLOW_H
+#define NS_FLOW_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "parse.h"
+
+struct ns_quirks {
+    /* flow life cycle */
+    int close_on_first_fin;    /* cic2017: a FIN packet is added, then the flow ends */
+    int rst_ignored;           /* cic2017: RST does not end a flow */
+    int min_packets;           /* flows with fewer packets are not written (cic2017: 2) */
+    int absorb_until_syn;      /* engelen: a closed flow absorbs packets until any new SYN */
+    double linger_s;           /* clean: a closed flow absorbs packets this long (new SYN ends it) */
+    int java_key;              /* cic2017: key orders addresses as Java signed bytes, direction by
+                                  source address only, equal addresses -> one flow per direction */
+    int swap_synack;           /* a flow opened by SYN+ACK is forward from the client */
+    int clamp_time;            /* out-of-order packets count as arriving at the flow's last time */
+    int proto_zero_other;      /* cic2017: non-TCP/UDP packets get protocol 0 */
+    int count_padding;         /* cic2017: payload = captured bytes after L4 header (padding too) */
+    /* features */
+    int first_packet_flags;    /* cic2017: flag counts, Fwd PSH/URG from the first packet only */
+    int permute_flags;         /* cic2017: flag columns in Java HashMap order */
+    int double_first_len;      /* cic2017: first packet twice in packet-length stats/avg size */
+    int integer_down_up;       /* cic2017: Down/Up Ratio by integer division */
+    int last_bwd_window;       /* cic2017, engelen data: Init_Win_bytes_backward = last bwd window */
+    int act_data_skip_first;   /* cic2017: act_data_pkt_fwd excludes the first packet */
+    int idle_skip_fin;         /* cic2017: no Active/Idle update on FIN packets */
+    int bulk;                  /* compute bulk features (cic2017: always 0) */
+    int subflow_mode;          /* totals / n: 0 n=1 (cic2017), 1 n=packets (engelen data), 2 n=1+gaps */
+    int rate_sentinel;         /* zero duration: 0 Infinity/NaN (cic2017), 1 -1 (engelen), 2 omit->0 */
+    int no_window_value;       /* Init_Win when there is no window: -1 or 0 */
+};
+
+void ns_quirks_for_profile(int profile, struct ns_quirks *q);
+
+/* Exact running statistics of integers (sums in 128 bits: variance is exact until the end). */
+struct ns_stat {
+    uint64_t n;
+    int64_t lo, hi;
+    __int128 sum;
+    __int128 squares;
+};
+
+struct ns_bulk {
+    uint64_t count, packets, bytes, duration_us;
+    uint64_t cand_start, cand_last, cand_packets, cand_bytes;
+};
+
+/* One flow's accumulated state (hash chaining and LRU links live in flowtable.c). */
+struct ns_flow {
+    uint8_t src[16], dst[16];
+    uint16_t sport, dport;
+    uint8_t proto, ip_version;
+    uint8_t fin_fwd, fin_bwd;
+    int8_t second_fin_fwd;     /* -1 none, else direction of the FIN that completed the pair */
+    uint8_t closed;
+    uint64_t start_us, last_us, closed_us;
+    int64_t fwd_last_us, bwd_last_us; /* -1: none yet */
+    struct ns_stat fwd_len, bwd_len, all_len, flow_iat, fwd_iat, bwd_iat, active, idle;
+    uint64_t active_start, active_end;
+    uint32_t flags[8];         /* FIN SYN RST PSH ACK URG CWR ECE */
+    uint32_t fwd_psh, bwd_psh, fwd_urg, bwd_urg;
+    uint64_t fwd_hdr, bwd_hdr;
+    int32_t fwd_min_hdr;       /* -1: none */
+    int32_t init_win_fwd, init_win_bwd;
+    uint32_t act_data_fwd;
+    uint32_t gaps;             /* gaps > 1 s between consecutive packets */
+    struct ns_bulk bulk_fwd, bulk_bwd;
+    int64_t raw_last_us;       /* cic2017: last added packet time, unclamped */
+};
+
+/* Start a flow from its first packet; fwd_is_src says whether the packet's source is the flow's
+ * source (0 when a SYN+ACK opened the flow). */
+void ns_flow_start(struct ns_flow *f, const struct ns_packet *p, int fwd_is_src,
+                   const struct ns_quirks *q);
+
+/* Add a packet (the first one too, right after ns_flow_start). */
+void ns_flow_add(struct ns_flow *f, const struct ns_packet *p, int fwd, int first,
+                 const struct ns_quirks *q, uint64_t activity_us);
+
+/* Payload length the profile counts for a packet. */
+uint32_t ns_payload(const struct ns_packet *p, const struct ns_quirks *q);
+
+/* Total packets of a flow. */
+static inline uint64_t ns_flow_packets(const struct ns_flow *f) { return f->fwd_len.n + f->bwd_len.n; }
+
+/* Format the CSV row (no newline).  Returns its length, or -1 if size is too small. */
+int ns_flow_format(const struct ns_flow *f, const struct ns_quirks *q, int dup_fwd_header,
+                   char *buf, size_t size);
+
+#endif
