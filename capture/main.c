@@ -8,6 +8,7 @@
 #include <limits.h>
 #include <math.h>
 #include <pcap/pcap.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -233,7 +234,8 @@ static pcap_t *open_input(const struct options *o)
             pcap_close(p);
             return NULL;
         }
-        if (pcap_setnonblock(p, 0, err) < 0) {
+        /* non-blocking reads driven by poll(): the loop wakes every second even on a silent link */
+        if (pcap_setnonblock(p, 1, err) < 0) {
             fprintf(stderr, "flowmeter: %s: %s\n", o->iface, err);
             pcap_close(p);
             return NULL;
@@ -280,7 +282,12 @@ static int capture_loop(pcap_t *p, struct run *r, const struct options *o)
         }
         return 0;
     }
+    struct pollfd pfd = {.fd = pcap_get_selectable_fd(p), .events = POLLIN};
     while (!g_stop) {
+        if (pfd.fd >= 0 && poll(&pfd, 1, 1000) < 0 && errno != EINTR) {
+            fprintf(stderr, "flowmeter: %s: poll: %s\n", o->iface, strerror(errno));
+            return 1;
+        }
         int rc = pcap_dispatch(p, -1, on_packet, (u_char *)r);
         if (rc == PCAP_ERROR) {
             fprintf(stderr, "flowmeter: %s: %s\n", o->iface, pcap_geterr(p));

@@ -39,33 +39,52 @@ def present_features(df: pd.DataFrame) -> list[str]:
     return [c for c in FEATURE_COLUMNS if c in df.columns]
 
 
+def duplicate_rows(df: pd.DataFrame, subset: list[str]) -> np.ndarray:
+    """Exact ``df.duplicated(subset, keep="first")``, cheap in memory on millions of rows.
+
+    Rows are hashed first; only rows whose hash repeats are compared exactly (a hash collision
+    can only add candidates, never hide a difference).
+    """
+    hashes = pd.util.hash_pandas_object(df[subset], index=False).to_numpy()
+    candidates = pd.Series(hashes).duplicated(keep=False).to_numpy()
+    dup = np.zeros(len(df), dtype=bool)
+    if candidates.any():
+        dup[candidates] = df.loc[candidates, subset].duplicated(keep="first").to_numpy()
+    return dup
+
+
 def clean_flows(flows: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Apply the cleaning steps; return the clean frame and a report of what was dropped."""
     report: dict[str, Any] = {"rows_in": len(flows), "dropped": {}}
     feats = present_features(flows)
 
-    no_label = flows[LABEL_COLUMN].isna() | (flows[LABEL_COLUMN] == "")
+    no_label = (flows[LABEL_COLUMN].isna() | (flows[LABEL_COLUMN] == "")).to_numpy()
     report["dropped"]["no_label"] = int(no_label.sum())
-    flows = flows.loc[~no_label]
 
     rates = [c for c in RATE_COLUMNS if c in flows.columns]
-    rate_values = flows[rates].to_numpy()
-    report["rate_values_to_impute"] = {
-        c: int((~np.isfinite(rate_values[:, i])).sum()) for i, c in enumerate(rates)
-    }
-    flows[rates] = flows[rates].replace([np.inf, -np.inf], np.nan)
+    report["rate_values_to_impute"] = {}
+    for c in rates:  # column by column: no copy of the whole frame
+        values = flows[c].to_numpy(dtype="float64", na_value=np.nan)
+        report["rate_values_to_impute"][c] = int((~np.isfinite(values[~no_label])).sum())
+        flows[c] = np.where(np.isinf(values), np.nan, values)
 
-    others = [c for c in feats if c not in rates]
-    values = flows[others].to_numpy(dtype="float64", na_value=np.nan)
-    bad = ~np.isfinite(values)
-    bad_rows = bad.any(axis=1)
+    bad_rows = np.zeros(len(flows), dtype=bool)
+    by_column = {}
+    for c in feats:
+        if c in rates:
+            continue
+        bad = ~np.isfinite(flows[c].to_numpy(dtype="float64", na_value=np.nan)) & ~no_label
+        if bad.any():
+            by_column[c] = int(bad.sum())
+            bad_rows |= bad
     report["dropped"]["unusable_values"] = int(bad_rows.sum())
-    report["unusable_by_column"] = {c: int(n) for c, n in zip(others, bad.sum(axis=0), strict=True) if n}
-    flows = flows.loc[~bad_rows]
+    report["unusable_by_column"] = by_column
+    flows = flows.loc[~(no_label | bad_rows)]
 
-    dup = flows.duplicated(subset=[*feats, LABEL_COLUMN], keep="first")
+    dup = duplicate_rows(flows, [*feats, LABEL_COLUMN])
     report["dropped"]["duplicates"] = int(dup.sum())
-    flows = flows.loc[~dup]
+    if dup.any():
+        flows = flows.loc[~dup]
 
     constant = [c for c in feats if flows[c].nunique(dropna=False) <= 1]
     report["constant_columns_dropped"] = constant

@@ -43,8 +43,8 @@ def group_labels(labels: pd.Series, mapping: Mapping[str, str]) -> pd.Series:
 
 
 def group_flows(flows: pd.DataFrame, mapping: Mapping[str, str]) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Replace ``Label`` by its group, keeping the original in ``Attack``; report the counts."""
-    flows = flows.copy()
+    """Replace ``Label`` by its group, keeping the original in ``Attack`` (in place: the frame can
+    be millions of rows); return it and the counts."""
     original = flows[LABEL_COLUMN].astype(str)
     flows[LABEL_COLUMN] = group_labels(original, mapping)
     flows[ATTACK_COLUMN] = original.astype("category")

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow.parquet as pq
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -23,9 +24,14 @@ def shared_data_dir() -> Path:
     return Path(os.environ.get("NETSENTRY_SHARED_DATA", PROJECT_ROOT.parent / "shared" / "data"))
 
 
-def read_parquet(path: str | Path) -> pd.DataFrame:
-    """Read a stage's Parquet output."""
-    return pd.read_parquet(project_path(path))
+def read_parquet(path: str | Path, columns: list[str] | None = None) -> pd.DataFrame:
+    """Read a stage's Parquet output (only ``columns`` if given)."""
+    return pd.read_parquet(project_path(path), columns=columns)
+
+
+def parquet_columns(path: str | Path) -> list[str]:
+    """Column names of a Parquet file, without reading its data."""
+    return list(pq.read_schema(project_path(path)).names)
 
 
 def write_parquet(df: pd.DataFrame, path: str | Path) -> Path:

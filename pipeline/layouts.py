@@ -19,8 +19,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from pipeline.schema import COLUMN_KINDS, FLOW_COLUMNS, IDENTIFIER_COLUMNS, LABEL_COLUMN, SOURCE_COLUMN
@@ -157,17 +159,17 @@ def detect_layout(names: list[str], path: Path | str) -> Layout:
     )
 
 
-def normalise_labels(labels: pd.Series) -> pd.Series:
+def normalise_labels(labels: pa.ChunkedArray) -> pa.ChunkedArray:
     """Strip labels and write the originals' en dash (cp1252 0x96) as ``-``."""
-    return labels.str.replace("\u2013", "-", regex=False).str.strip()
+    return pc.utf8_trim_whitespace(pc.replace_substring(labels, "\u2013", "-"))
 
 
-def read_flow_csv(path: Path | str) -> tuple[pd.DataFrame, Layout]:
-    """Read one CICIDS2017 CSV into canonical columns (+ ``Label``, ``Source File``).
+def read_flow_table(path: Path | str) -> tuple[pa.Table, Layout]:
+    """Read one CICIDS2017 CSV as an Arrow table of canonical columns (+ ``Label``).
 
     Statistics are float64 (``Infinity``/``NaN`` strings become ±inf/NaN; cleaning decides),
-    ports and protocol nullable Int64, addresses/timestamps/labels strings.  Blank lines are
-    skipped; all-empty rows are kept (as missing values) so cleaning counts them.
+    ports and protocol int64, addresses/timestamps/labels strings.  Blank lines are skipped;
+    all-empty rows are kept (as missing values) so cleaning counts them.
     """
     path = Path(path)
     try:
@@ -200,12 +202,26 @@ def read_flow_csv(path: Path | str) -> tuple[pd.DataFrame, Layout]:
         )
     except (pa.ArrowInvalid, UnicodeDecodeError) as err:
         raise LayoutError(f"{path}: {layout.name} layout, but a row cannot be read: {err}") from err
-    df = table.to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get)
-    df[LABEL_COLUMN] = normalise_labels(df[LABEL_COLUMN])
-    order = [c for c in FLOW_COLUMNS if c in df.columns] + [LABEL_COLUMN]
-    df = df[order]
-    df[SOURCE_COLUMN] = pd.Categorical([path.name] * len(df))
-    return df, layout
+    table = table.set_column(
+        table.schema.get_field_index(LABEL_COLUMN), LABEL_COLUMN, normalise_labels(table[LABEL_COLUMN])
+    )
+    order = [c for c in FLOW_COLUMNS if c in table.column_names] + [LABEL_COLUMN]
+    return table.select(order), layout
+
+
+def _to_pandas(table: pa.Table, sources: list[str], codes: np.ndarray) -> pd.DataFrame:
+    """One conversion of the whole table (freed as it goes), plus the ``Source File`` column."""
+    df = table.to_pandas(
+        types_mapper={pa.int64(): pd.Int64Dtype()}.get, split_blocks=True, self_destruct=True
+    )
+    df[SOURCE_COLUMN] = pd.Categorical.from_codes(codes, categories=sources)
+    return df
+
+
+def read_flow_csv(path: Path | str) -> tuple[pd.DataFrame, Layout]:
+    """Read one CICIDS2017 CSV into a DataFrame of canonical columns (+ ``Label``, ``Source File``)."""
+    table, layout = read_flow_table(path)
+    return _to_pandas(table, [Path(path).name], np.zeros(table.num_rows, dtype=np.int16)), layout
 
 
 def list_csvs(folder: Path | str) -> list[Path]:
@@ -222,16 +238,25 @@ def list_csvs(folder: Path | str) -> list[Path]:
 def read_flow_folder(folder: Path | str, progress: bool = True) -> tuple[pd.DataFrame, dict[str, dict]]:
     """Read every CSV of ``folder`` (any mix of layouts) into one canonical frame.
 
-    Returns the frame and ``{file name: {"layout", "flow_profile", "rows"}}``.
+    Returns the frame and ``{file name: {"layout", "flow_profile", "rows"}}``.  The files are
+    joined as Arrow tables and converted to pandas once, so the peak memory stays near one copy.
     """
-    frames, report = [], {}
+    tables, report = [], {}
     files = list_csvs(folder)
     for i, path in enumerate(files, 1):
-        df, layout = read_flow_csv(path)
-        frames.append(df)
-        report[path.name] = {"layout": layout.name, "flow_profile": layout.flow_profile, "rows": len(df)}
+        table, layout = read_flow_table(path)
+        tables.append(table)
+        report[path.name] = {
+            "layout": layout.name,
+            "flow_profile": layout.flow_profile,
+            "rows": table.num_rows,
+        }
         if progress:
-            print(f"  [{i}/{len(files)}] {path.name}: {layout.name} layout, {len(df):,} rows", flush=True)
-    flows = pd.concat(frames, ignore_index=True)
-    flows[SOURCE_COLUMN] = flows[SOURCE_COLUMN].astype("category")
-    return flows, report
+            print(
+                f"  [{i}/{len(files)}] {path.name}: {layout.name} layout, {table.num_rows:,} rows", flush=True
+            )
+    codes = np.repeat(np.arange(len(files), dtype=np.int16), [t.num_rows for t in tables])
+    table = pa.concat_tables(tables, promote_options="default")
+    del tables
+    order = [c for c in FLOW_COLUMNS if c in table.column_names] + [LABEL_COLUMN]
+    return _to_pandas(table.select(order), [p.name for p in files], codes), report

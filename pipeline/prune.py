@@ -26,7 +26,7 @@ import pandas as pd
 
 from pipeline import tracking
 from pipeline.forest import require_inputs
-from pipeline.io import read_parquet, write_json, write_parquet
+from pipeline.io import parquet_columns, read_parquet, write_json, write_parquet
 from pipeline.schema import LABEL_COLUMN, feature_columns
 from pipeline.stage import log_metrics, stage_cli
 
@@ -49,12 +49,12 @@ def training_medians(train: pd.DataFrame, features: list[str]) -> dict[str, floa
 
 
 def impute(df: pd.DataFrame, medians: dict[str, float]) -> pd.DataFrame:
-    """Feature columns as float64 with NaN/±inf replaced by the given medians."""
-    out = pd.DataFrame(index=df.index)
+    """Replace NaN/±inf in the feature columns by the given medians, in place (column by column,
+    so no second copy of a large frame); returns ``df``."""
     for f, median in medians.items():
         values = df[f].to_numpy(dtype="float64", na_value=np.nan)
-        out[f] = np.where(np.isfinite(values), values, median)
-    return out
+        df[f] = np.where(np.isfinite(values), values, median)
+    return df
 
 
 def correlated_features(x: pd.DataFrame, threshold: float) -> list[dict[str, Any]]:
@@ -98,8 +98,8 @@ def prune(
         "correlated": dropped,
         "features": kept,
     }
-    out_train = x_train[kept].assign(**{LABEL_COLUMN: train[LABEL_COLUMN].to_numpy()})
-    out_test = x_test[kept].assign(**{LABEL_COLUMN: test[LABEL_COLUMN].to_numpy()})
+    out_train = x_train[[*kept, LABEL_COLUMN]]
+    out_test = x_test[[*kept, LABEL_COLUMN]]
     return out_train, out_test, {"medians": medians, "report": report}
 
 
@@ -108,7 +108,13 @@ def main(argv: list[str] | None = None) -> None:
     params = stage_cli("prune", __doc__, argv)
     require_inputs("prune", [TRAIN_IN, TEST_IN])
     with tracking.stage_run("prune", params, ["features"]):
-        train, test, extra = prune(read_parquet(TRAIN_IN), read_parquet(TEST_IN), params["features"])
+        # only the candidate features and the label: identifiers are never features
+        present = set(parquet_columns(TRAIN_IN))
+        use_port = bool(params["features"].get("use_destination_port", False))
+        columns = [c for c in feature_columns(use_port) if c in present] + [LABEL_COLUMN]
+        train, test, extra = prune(
+            read_parquet(TRAIN_IN, columns), read_parquet(TEST_IN, columns), params["features"]
+        )
         report = extra["report"]
         write_parquet(train, TRAIN_OUT)
         write_parquet(test, TEST_OUT)

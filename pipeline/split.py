@@ -97,10 +97,8 @@ def split_by_day(sources: pd.Series, test_files: list[str]) -> np.ndarray:
     return mask
 
 
-def split_flows(
-    flows: pd.DataFrame, cfg: dict[str, Any], seed: int
-) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
-    """Split by ``cfg['strategy']``; return train, test and a report (sizes, classes per side)."""
+def split_mask(flows: pd.DataFrame, cfg: dict[str, Any], seed: int) -> tuple[np.ndarray, dict[str, Any]]:
+    """Boolean test mask by ``cfg['strategy']`` and a report (sizes, classes per side)."""
     strategy = cfg.get("strategy")
     if strategy not in STRATEGIES:
         raise SplitError(f"split.strategy={strategy!r} is not one of {list(STRATEGIES)}")
@@ -122,15 +120,14 @@ def split_flows(
     else:
         test = split_by_day(flows[SOURCE_COLUMN], list(cfg.get("test_files") or []))
         report["test_files"] = sorted(flows.loc[test, SOURCE_COLUMN].astype(str).unique())
-    train_df, test_df = flows.loc[~test].reset_index(drop=True), flows.loc[test].reset_index(drop=True)
-    train_counts = train_df[LABEL_COLUMN].astype(str).value_counts()
-    test_counts = test_df[LABEL_COLUMN].astype(str).value_counts()
+    train_counts = pd.Series(y[~test]).value_counts()
+    test_counts = pd.Series(y[test]).value_counts()
     classes = sorted(set(y))
     report.update(
         {
-            "train_rows": len(train_df),
-            "test_rows": len(test_df),
-            "test_fraction": len(test_df) / max(1, len(flows)),
+            "train_rows": int((~test).sum()),
+            "test_rows": int(test.sum()),
+            "test_fraction": float(test.sum()) / max(1, len(flows)),
             "classes": {
                 c: {"train": int(train_counts.get(c, 0)), "test": int(test_counts.get(c, 0))} for c in classes
             },
@@ -138,7 +135,15 @@ def split_flows(
             "classes_missing_from_train": [c for c in classes if train_counts.get(c, 0) == 0],
         }
     )
-    return train_df, test_df, report
+    return test, report
+
+
+def split_flows(
+    flows: pd.DataFrame, cfg: dict[str, Any], seed: int
+) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
+    """Split by ``cfg['strategy']``; return train, test and the report of :func:`split_mask`."""
+    test, report = split_mask(flows, cfg, seed)
+    return flows.loc[~test].reset_index(drop=True), flows.loc[test].reset_index(drop=True), report
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -146,12 +151,14 @@ def main(argv: list[str] | None = None) -> None:
     params = stage_cli("split", __doc__, argv)
     require_inputs("split", [INPUT])
     with tracking.stage_run("split", params, ["split", "seed"]):
+        flows = read_parquet(INPUT)
         try:
-            train, test, report = split_flows(read_parquet(INPUT), params["split"], int(params["seed"]))
+            test, report = split_mask(flows, params["split"], int(params["seed"]))
         except SplitError as err:
             raise SystemExit(f"split: {err}") from None
-        write_parquet(train, TRAIN_OUT)
-        write_parquet(test, TEST_OUT)
+        # one side at a time: the full set plus one side in memory, not three copies
+        for mask, out in ((~test, TRAIN_OUT), (test, TEST_OUT)):
+            write_parquet(flows.loc[mask].reset_index(drop=True), out)
         write_json(report, METRICS_OUT)
         log_metrics({k: report[k] for k in ("train_rows", "test_rows", "test_fraction")})
     print(f"split ({report['strategy']}): {report['train_rows']:,} train / {report['test_rows']:,} test rows")

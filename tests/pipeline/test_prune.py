@@ -41,12 +41,12 @@ def test_prune_keeps_schema_order_drops_constant_and_port_by_default() -> None:
     train, test = frame(seed=1), frame(seed=2)
     train.loc[0, D] = np.inf
     test.loc[[0, 1], D] = [np.nan, -np.inf]
+    median = float(np.median(train[D].to_numpy()[1:]))  # the finite training values
     p_train, p_test, extra = prune(train, test, {"use_destination_port": False, "correlation_threshold": 0.8})
     report = extra["report"]
     assert report["features"] == [A, C, D] and list(p_train.columns) == [A, C, D, LABEL_COLUMN]
     assert list(p_test.columns) == list(p_train.columns)
     assert report["constant_on_train"] == ["Bwd URG Flags"]
-    median = float(np.median(train[D].to_numpy()[1:]))  # the finite training values
     assert extra["medians"][D] == median
     assert p_train.loc[0, D] == median and p_test.loc[0, D] == median and p_test.loc[1, D] == median
     with_port = prune(train, test, {"use_destination_port": True, "correlation_threshold": 0.8})[2]["report"]
