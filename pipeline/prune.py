@@ -57,13 +57,29 @@ def impute(df: pd.DataFrame, medians: dict[str, float]) -> pd.DataFrame:
     return df
 
 
+def correlation_matrix(x: pd.DataFrame, chunk_rows: int = 200_000) -> np.ndarray:
+    """Pearson correlation of the columns of ``x``, accumulated over row chunks.
+
+    Two passes (means, then centred cross-products) keep it exact enough for thresholding while
+    never holding more than one chunk as a dense array: millions of rows fit in little memory.
+    """
+    n, k = x.shape
+    means = np.array([x[c].mean() for c in x.columns])
+    cross = np.zeros((k, k))
+    for start in range(0, n, chunk_rows):
+        block = x.iloc[start : start + chunk_rows].to_numpy(dtype="float64") - means
+        cross += block.T @ block
+    std = np.sqrt(np.diag(cross))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return cross / np.outer(std, std)
+
+
 def correlated_features(x: pd.DataFrame, threshold: float) -> list[dict[str, Any]]:
     """Greedy upper-triangle pruning: features to drop, each with the kept feature it tracks and r."""
-    values = x.to_numpy(dtype="float64")
-    corr = np.corrcoef(values, rowvar=False) if values.shape[1] > 1 else np.ones((1, 1))
+    corr = correlation_matrix(x)
     kept: list[int] = []
     dropped = []
-    for j in range(values.shape[1]):
+    for j in range(x.shape[1]):
         partners = [(abs(corr[i, j]), i) for i in kept if abs(corr[i, j]) > threshold]
         if partners:
             r, i = max(partners)
@@ -73,18 +89,16 @@ def correlated_features(x: pd.DataFrame, threshold: float) -> list[dict[str, Any
     return dropped
 
 
-def prune(
-    train: pd.DataFrame, test: pd.DataFrame, cfg: dict[str, Any]
-) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
-    """Apply the pruning steps; return pruned train/test, medians and a report."""
+def fit_prune(train: pd.DataFrame, cfg: dict[str, Any]) -> tuple[pd.DataFrame, dict[str, float], dict]:
+    """Learn on the training rows (imputed in place): pruned train, medians, report."""
     use_port = bool(cfg.get("use_destination_port", False))
     threshold = float(cfg.get("correlation_threshold", 0.8))
     candidates = [c for c in feature_columns(use_port) if c in train.columns]
     medians = training_medians(train, candidates)
-    x_train, x_test = impute(train, medians), impute(test, medians)
-    constant = [c for c in candidates if x_train[c].nunique() <= 1]
+    impute(train, medians)
+    constant = [c for c in candidates if train[c].nunique() <= 1]
     varying = [c for c in candidates if c not in constant]
-    dropped = correlated_features(x_train[varying], threshold)
+    dropped = correlated_features(train[varying], threshold)
     gone = {d["feature"] for d in dropped}
     kept = [c for c in varying if c not in gone]
     report = {
@@ -98,8 +112,21 @@ def prune(
         "correlated": dropped,
         "features": kept,
     }
-    out_train = x_train[[*kept, LABEL_COLUMN]]
-    out_test = x_test[[*kept, LABEL_COLUMN]]
+    return train[[*kept, LABEL_COLUMN]], medians, report
+
+
+def apply_prune(test: pd.DataFrame, medians: dict[str, float], kept: list[str]) -> pd.DataFrame:
+    """The held-out rows with the kept features, imputed with the training medians."""
+    out = test[[*kept, LABEL_COLUMN]].copy()
+    return impute(out, {f: medians[f] for f in kept})
+
+
+def prune(
+    train: pd.DataFrame, test: pd.DataFrame, cfg: dict[str, Any]
+) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """Apply the pruning steps; return pruned train/test and ``{"medians", "report"}``."""
+    out_train, medians, report = fit_prune(train, cfg)
+    out_test = apply_prune(test, medians, report["features"])
     return out_train, out_test, {"medians": medians, "report": report}
 
 
@@ -112,13 +139,13 @@ def main(argv: list[str] | None = None) -> None:
         present = set(parquet_columns(TRAIN_IN))
         use_port = bool(params["features"].get("use_destination_port", False))
         columns = [c for c in feature_columns(use_port) if c in present] + [LABEL_COLUMN]
-        train, test, extra = prune(
-            read_parquet(TRAIN_IN, columns), read_parquet(TEST_IN, columns), params["features"]
-        )
-        report = extra["report"]
+        # train first, then test with the kept columns only: one side in memory at a time
+        train, medians, report = fit_prune(read_parquet(TRAIN_IN, columns), params["features"])
         write_parquet(train, TRAIN_OUT)
-        write_parquet(test, TEST_OUT)
-        write_json(extra["medians"], MEDIANS_OUT)
+        del train
+        kept = report["features"]
+        write_parquet(apply_prune(read_parquet(TEST_IN, [*kept, LABEL_COLUMN]), medians, kept), TEST_OUT)
+        write_json(medians, MEDIANS_OUT)
         write_json(report, METRICS_OUT)
         log_metrics({k: v for k, v in report.items() if k.startswith("n_")})
     print(

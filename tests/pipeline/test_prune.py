@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from pipeline.prune import correlated_features, prune
+from pipeline.prune import correlated_features, correlation_matrix, prune
 from pipeline.schema import LABEL_COLUMN
 
 A, B, C, D = "Flow Duration", "Fwd IAT Total", "Total Fwd Packets", "Flow Bytes/s"
@@ -51,3 +51,10 @@ def test_prune_keeps_schema_order_drops_constant_and_port_by_default() -> None:
     assert p_train.loc[0, D] == median and p_test.loc[0, D] == median and p_test.loc[1, D] == median
     with_port = prune(train, test, {"use_destination_port": True, "correlation_threshold": 0.8})[2]["report"]
     assert with_port["features"] == ["Destination Port", A, C, D]
+
+
+def test_chunked_correlation_equals_numpy() -> None:
+    df = frame(n=1000, seed=3)[[A, B, C, D]] * [1e6, 1.0, 1e-3, 7.0] + [5e9, 0.0, 1.0, -3.0]
+    np.testing.assert_allclose(
+        correlation_matrix(df, chunk_rows=97), np.corrcoef(df.to_numpy(), rowvar=False), rtol=1e-9, atol=1e-12
+    )
