@@ -225,8 +225,9 @@ static pcap_t *open_input(const struct options *o)
         pcap_set_snaplen(p, o->snaplen);
         pcap_set_promisc(p, o->promisc);
         pcap_set_buffer_size(p, o->buffer_mib * 1024 * 1024);
-        pcap_set_timeout(p, 1000); /* wake at least every second: idle flows expire by wall clock */
-        pcap_set_immediate_mode(p, 1);
+        /* no immediate mode: it makes libpcap use one snaplen-sized ring slot per packet (256 slots
+         * in 64 MiB), which drops bursts; block mode delivers within the 1 s timeout instead */
+        pcap_set_timeout(p, 1000);
         int rc = pcap_activate(p);
         if (rc < 0) {
             fprintf(stderr, "flowmeter: cannot capture on %s: %s\n", o->iface,
@@ -295,6 +296,14 @@ static int capture_loop(pcap_t *p, struct run *r, const struct options *o)
         }
         uint64_t now = wall_us();
         ns_meter_tick(r->meter, now > r->last_ts_us ? now : r->last_ts_us);
+    }
+    /* stopped: the kernel still holds a partly filled block until its 1 s timeout retires it;
+     * read it so the packets that arrived before the signal are in the flows */
+    for (uint64_t until = wall_us() + 1200000; wall_us() < until;) {
+        if (pfd.fd >= 0)
+            poll(&pfd, 1, 100);
+        if (pcap_dispatch(p, -1, on_packet, (u_char *)r) == PCAP_ERROR)
+            break;
     }
     return 0;
 }
