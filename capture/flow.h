@@ -40,12 +40,12 @@ struct ns_quirks {
 
 void ns_quirks_for_profile(int profile, struct ns_quirks *q);
 
-/* Exact running statistics of integers (sums in 128 bits: variance is exact until the end). */
+/* Exact running statistics of integers: the sum of squares has 128 bits (two words, so the
+ * struct needs no 16-byte alignment: 48 bytes), the variance is exact until the last division. */
 struct ns_stat {
     uint64_t n;
-    int64_t lo, hi;
-    __int128 sum;
-    __int128 squares;
+    int64_t lo, hi, sum;
+    uint64_t sq_lo, sq_hi;
 };
 
 struct ns_bulk {

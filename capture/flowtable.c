@@ -1,8 +1,11 @@
 /* flowtable.c - the flow engine: a growing hash table of bidirectional flows with an LRU list.
  *
- * Entries live in one pool addressed by 32-bit indices (stable across growth); buckets chain
- * entries by index.  The LRU list is ordered by last packet, so idle flows expire from its head
- * and, when --max-flows is reached, the least recently seen flow is emitted early (evicted).
+ * Entries live in one pool addressed by 32-bit indices (stable across growth).  The index is an
+ * open-addressing table (linear probing, load <= 1/2, backward-shift deletion) of 64-bit slots:
+ * 32 bits of the key's hash, which also give the home slot, and the entry index, so probing
+ * touches no entry until a hash matches.  The LRU list is ordered by last packet, so idle flows
+ * expire from its head and, when --max-flows is reached, the least recently seen flow is emitted
+ * early (evicted).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -21,11 +24,16 @@ struct ns_key {
 };
 
 struct entry {
-    struct ns_flow flow;
     struct ns_key key;
-    uint64_t hash;
-    uint32_t hnext, prev, next; /* bucket chain, LRU links; hnext doubles as free-list link */
+    uint32_t tag;               /* high half of the key's hash */
+    uint32_t hnext, prev, next; /* free-list link, LRU links */
+    struct ns_flow flow;
 };
+
+#define EMPTY UINT64_MAX
+#define SLOT(tag, idx) (((uint64_t)(tag) << 32) | (idx))
+#define SLOT_TAG(s) ((uint32_t)((s) >> 32))
+#define SLOT_IDX(s) ((uint32_t)(s))
 
 struct ns_meter {
     struct ns_meter_config cfg;
@@ -35,8 +43,8 @@ struct ns_meter {
     void *ctx;
     struct entry *pool;
     uint32_t capacity, free_head, used_top;
-    uint32_t *buckets;
-    uint32_t nbuckets; /* power of two */
+    uint64_t *slots;
+    uint32_t nslots; /* power of two */
     uint32_t lru_head, lru_tail;
     struct ns_meter_stats stats;
     char row[ROW_MAX];
@@ -63,6 +71,32 @@ static uint64_t key_hash(const struct ns_key *k)
 
 _Static_assert(sizeof(struct ns_key) == 40, "ns_key is hashed as five 64-bit words");
 
+/* 16-byte addresses: equality and memcmp order, without a libc call per packet. */
+static int addr_eq(const uint8_t *x, const uint8_t *y)
+{
+    uint64_t a[2], b[2];
+    memcpy(a, x, 16);
+    memcpy(b, y, 16);
+    return ((a[0] ^ b[0]) | (a[1] ^ b[1])) == 0;
+}
+
+static int addr_cmp(const uint8_t *x, const uint8_t *y)
+{
+    uint64_t a[2], b[2];
+    memcpy(a, x, 16);
+    memcpy(b, y, 16);
+    for (int i = 0; i < 2; i++) {
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+        uint64_t u = __builtin_bswap64(a[i]), v = __builtin_bswap64(b[i]);
+#else
+        uint64_t u = a[i], v = b[i];
+#endif
+        if (u != v)
+            return u < v ? -1 : 1;
+    }
+    return 0;
+}
+
 /* Java compares addresses as signed bytes (cic2017 key order). */
 static int java_cmp(const uint8_t *x, const uint8_t *y)
 {
@@ -82,7 +116,7 @@ static void make_key(const struct ns_meter *m, const struct ns_packet *p, struct
         /* ports follow their address; equal addresses keep packet order (one flow per direction) */
         swap = java_cmp(p->src, p->dst) > 0;
     } else {
-        int c = memcmp(p->src, p->dst, 16);
+        int c = addr_cmp(p->src, p->dst);
         swap = c > 0 || (c == 0 && p->sport > p->dport);
     }
     memcpy(k->a, swap ? p->dst : p->src, 16);
@@ -117,23 +151,54 @@ static void lru_append(struct ns_meter *m, uint32_t i)
     m->lru_tail = i;
 }
 
-static int grow_buckets(struct ns_meter *m)
+static void slot_insert(uint64_t *slots, uint32_t mask, uint32_t tag, uint32_t idx)
 {
-    uint32_t n = m->nbuckets * 2;
-    uint32_t *b = malloc(sizeof *b * n);
+    uint32_t i = tag & mask;
+    while (slots[i] != EMPTY)
+        i = (i + 1) & mask;
+    slots[i] = SLOT(tag, idx);
+}
+
+static int grow_slots(struct ns_meter *m)
+{
+    if (m->nslots > UINT32_MAX / 2)
+        return -1;
+    uint32_t n = m->nslots * 2;
+    uint64_t *b = malloc(sizeof *b * n);
     if (!b)
         return -1;
     for (uint32_t i = 0; i < n; i++)
-        b[i] = NIL;
-    for (uint32_t i = m->lru_head; i != NIL; i = m->pool[i].next) {
-        uint32_t slot = (uint32_t)(m->pool[i].hash & (n - 1));
-        m->pool[i].hnext = b[slot];
-        b[slot] = i;
-    }
-    free(m->buckets);
-    m->buckets = b;
-    m->nbuckets = n;
+        b[i] = EMPTY;
+    for (uint32_t i = m->lru_head; i != NIL; i = m->pool[i].next)
+        slot_insert(b, n - 1, m->pool[i].tag, i);
+    free(m->slots);
+    m->slots = b;
+    m->nslots = n;
     return 0;
+}
+
+/* Remove entry idx from the index, shifting later members of its probe run back. */
+static void slot_remove(struct ns_meter *m, uint32_t tag, uint32_t idx)
+{
+    uint32_t mask = m->nslots - 1, i = tag & mask;
+    while (m->slots[i] != SLOT(tag, idx))
+        i = (i + 1) & mask;
+    for (;;) {
+        m->slots[i] = EMPTY;
+        uint32_t k = i;
+        for (;;) {
+            k = (k + 1) & mask;
+            if (m->slots[k] == EMPTY)
+                return;
+            uint32_t home = SLOT_TAG(m->slots[k]) & mask;
+            /* the entry stays if its home lies cyclically in (i, k] */
+            if (i <= k ? (i < home && home <= k) : (i < home || home <= k))
+                continue;
+            break;
+        }
+        m->slots[i] = m->slots[k];
+        i = k;
+    }
 }
 
 static uint32_t alloc_entry(struct ns_meter *m)
@@ -156,18 +221,31 @@ static uint32_t alloc_entry(struct ns_meter *m)
     return m->used_top++;
 }
 
-static uint32_t lookup(const struct ns_meter *m, const struct ns_key *k, uint64_t h)
+static int key_eq(const struct ns_key *x, const struct ns_key *y)
 {
-    for (uint32_t i = m->buckets[h & (m->nbuckets - 1)]; i != NIL; i = m->pool[i].hnext)
-        if (m->pool[i].hash == h && memcmp(&m->pool[i].key, k, sizeof *k) == 0)
-            return i;
-    return NIL;
+    uint64_t a[5], b[5];
+    memcpy(a, x, sizeof a);
+    memcpy(b, y, sizeof b);
+    return ((a[0] ^ b[0]) | (a[1] ^ b[1]) | (a[2] ^ b[2]) | (a[3] ^ b[3]) | (a[4] ^ b[4])) == 0;
+}
+
+static uint32_t lookup(const struct ns_meter *m, const struct ns_key *k, uint32_t tag)
+{
+    uint32_t mask = m->nslots - 1;
+    for (uint32_t i = tag & mask;; i = (i + 1) & mask) {
+        uint64_t s = m->slots[i];
+        if (s == EMPTY)
+            return NIL;
+        if (SLOT_TAG(s) == tag && key_eq(&m->pool[SLOT_IDX(s)].key, k))
+            return SLOT_IDX(s);
+    }
 }
 
 /* Write the flow's row (if it has enough packets), unlink and free the entry. */
 static void finish(struct ns_meter *m, uint32_t i, int evicted)
 {
     struct entry *e = &m->pool[i];
+    __builtin_prefetch(&m->slots[e->tag & (m->nslots - 1)], 1); /* for slot_remove, after the row */
     if (ns_flow_packets(&e->flow) >= (uint64_t)m->q.min_packets) {
         int n = ns_flow_format(&e->flow, &m->q, m->cfg.cic2017_header, m->row, sizeof m->row);
         if (n > 0) {
@@ -178,10 +256,7 @@ static void finish(struct ns_meter *m, uint32_t i, int evicted)
     } else {
         m->stats.flows_below_min++;
     }
-    uint32_t *link = &m->buckets[e->hash & (m->nbuckets - 1)];
-    while (*link != i)
-        link = &m->pool[*link].hnext;
-    *link = e->hnext;
+    slot_remove(m, e->tag, i);
     lru_unlink(m, i);
     e->hnext = m->free_head;
     m->free_head = i;
@@ -203,15 +278,15 @@ struct ns_meter *ns_meter_new(const struct ns_meter_config *cfg, ns_emit_fn emit
     m->emit = emit;
     m->ctx = ctx;
     m->capacity = 1024;
-    m->nbuckets = 2048;
+    m->nslots = 2048;
     m->pool = malloc(sizeof *m->pool * m->capacity);
-    m->buckets = malloc(sizeof *m->buckets * m->nbuckets);
-    if (!m->pool || !m->buckets) {
+    m->slots = malloc(sizeof *m->slots * m->nslots);
+    if (!m->pool || !m->slots) {
         ns_meter_free(m);
         return NULL;
     }
-    for (uint32_t i = 0; i < m->nbuckets; i++)
-        m->buckets[i] = NIL;
+    for (uint32_t i = 0; i < m->nslots; i++)
+        m->slots[i] = EMPTY;
     m->free_head = m->lru_head = m->lru_tail = NIL;
     return m;
 }
@@ -221,7 +296,7 @@ void ns_meter_free(struct ns_meter *m)
     if (!m)
         return;
     free(m->pool);
-    free(m->buckets);
+    free(m->slots);
     free(m);
 }
 
@@ -234,6 +309,10 @@ void ns_meter_tick(struct ns_meter *m, uint64_t now_us)
             break;
         finish(m, m->lru_head, 0);
     }
+    if (m->lru_head != NIL) { /* the next packet's tick looks at it again */
+        __builtin_prefetch(&m->pool[m->lru_head].key);
+        __builtin_prefetch(&m->pool[m->lru_head].flow.last_us);
+    }
 }
 
 void ns_meter_flush(struct ns_meter *m)
@@ -245,16 +324,16 @@ void ns_meter_flush(struct ns_meter *m)
 void ns_meter_get_stats(const struct ns_meter *m, struct ns_meter_stats *out)
 {
     *out = m->stats;
-    /* an entry plus its share of the bucket array at the current table size */
+    /* an entry plus its share of the index at the current table size */
     out->bytes_per_flow = sizeof(struct entry) +
-                          (uint64_t)m->nbuckets * sizeof(uint32_t) / (m->capacity ? m->capacity : 1);
+                          (uint64_t)m->nslots * sizeof(uint64_t) / (m->capacity ? m->capacity : 1);
 }
 
 static int is_forward(const struct ns_meter *m, const struct ns_flow *f, const struct ns_packet *p)
 {
     if (m->q.java_key)
-        return memcmp(p->src, f->src, 16) == 0;
-    return memcmp(p->src, f->src, 16) == 0 && p->sport == f->sport;
+        return addr_eq(p->src, f->src);
+    return addr_eq(p->src, f->src) && p->sport == f->sport;
 }
 
 /* TCP teardown (engelen/clean): RST, or FIN both ways and the ACK of the second FIN. */
@@ -294,11 +373,15 @@ void ns_meter_packet(struct ns_meter *m, const struct ns_packet *pkt)
 {
     struct ns_key k;
     make_key(m, pkt, &k);
-    uint64_t h = key_hash(&k);
+    uint32_t tag = (uint32_t)(key_hash(&k) >> 32);
+    __builtin_prefetch(&m->slots[tag & (m->nslots - 1)]); /* loads while expired flows are written */
     ns_meter_tick(m, pkt->ts_us);
-    uint32_t i = lookup(m, &k, h);
+    uint32_t i = lookup(m, &k, tag);
     int inherit = 0, fwd_is_src = 1;
-    struct ns_flow parent;
+    struct {
+        uint8_t src[16], dst[16];
+        uint16_t sport, dport;
+    } parent = {{0}, {0}, 0, 0}; /* the ended flow's direction, for an active-timeout successor */
     if (i != NIL) {
         struct ns_flow *f = &m->pool[i].flow;
         uint64_t ts = pkt->ts_us > f->last_us ? pkt->ts_us : f->last_us;
@@ -311,7 +394,12 @@ void ns_meter_packet(struct ns_meter *m, const struct ns_packet *pkt)
             end = 1;
         }
         if (end) {
-            parent = *f;
+            if (inherit) {
+                memcpy(parent.src, f->src, 16);
+                memcpy(parent.dst, f->dst, 16);
+                parent.sport = f->sport;
+                parent.dport = f->dport;
+            }
             finish(m, i, 0);
             i = NIL;
         }
@@ -320,8 +408,12 @@ void ns_meter_packet(struct ns_meter *m, const struct ns_packet *pkt)
     if (first) {
         if (m->stats.active_flows >= m->cfg.max_flows && m->lru_head != NIL)
             finish(m, m->lru_head, 1);
-        if ((uint64_t)(m->stats.active_flows + 1) * 4 > (uint64_t)m->nbuckets * 3)
-            grow_buckets(m); /* on failure the chains just get longer */
+        /* load at most 1/2; if the index cannot grow, it can still fill up to 3/4 */
+        if ((uint64_t)(m->stats.active_flows + 1) * 2 > m->nslots && grow_slots(m) != 0 &&
+            (uint64_t)(m->stats.active_flows + 1) * 4 > (uint64_t)m->nslots * 3) {
+            m->stats.flows_dropped_nomem++;
+            return;
+        }
         i = alloc_entry(m);
         if (i == NIL) {
             m->stats.flows_dropped_nomem++;
@@ -329,10 +421,8 @@ void ns_meter_packet(struct ns_meter *m, const struct ns_packet *pkt)
         }
         struct entry *e = &m->pool[i];
         e->key = k;
-        e->hash = h;
-        uint32_t slot = (uint32_t)(h & (m->nbuckets - 1));
-        e->hnext = m->buckets[slot];
-        m->buckets[slot] = i;
+        e->tag = tag;
+        slot_insert(m->slots, m->nslots - 1, tag, i);
         e->prev = e->next = NIL;
         lru_append(m, i);
         if (!inherit && m->q.swap_synack && pkt->proto == 6 &&
