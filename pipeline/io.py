@@ -36,16 +36,14 @@ def parquet_columns(path: str | Path) -> list[str]:
 
 def write_parquet(df: pd.DataFrame, path: str | Path) -> Path:
     """Write a DataFrame as Parquet, creating the folder; returns the path written."""
-    out = project_path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    out = output_path(path)
     df.to_parquet(out, index=False)
     return out
 
 
 def write_json(data: Any, path: str | Path) -> Path:
     """Write JSON (sorted keys, stable output so DVC sees no change on identical results)."""
-    out = project_path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    out = output_path(path)
     out.write_text(json.dumps(data, indent=2, sort_keys=True, default=float) + "\n")
     return out
 
@@ -53,3 +51,26 @@ def write_json(data: Any, path: str | Path) -> Path:
 def read_json(path: str | Path) -> Any:
     """Read a JSON file written by :func:`write_json`."""
     return json.loads(project_path(path).read_text())
+
+
+def output_path(path: str | Path) -> Path:
+    """Resolve a stage output path against the project and create its folder."""
+    out = project_path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def save_figure(fig: Any, path: str | Path) -> Path:
+    """Save a matplotlib figure (tight layout, 100 dpi) and close it; returns the path."""
+    out = output_path(path)
+    fig.tight_layout()
+    fig.savefig(out, dpi=100)
+    fig.clf()
+    return out
+
+
+def write_csv(df: pd.DataFrame, path: str | Path) -> Path:
+    """Write a small table (plot data) as CSV, creating the folder."""
+    out = output_path(path)
+    df.to_csv(out, index=False)
+    return out

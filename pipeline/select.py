@@ -25,7 +25,7 @@ from sklearn.feature_selection import RFE
 from pipeline import tracking
 from pipeline.balance import in_fold_sampler
 from pipeline.forest import cv_score, feature_names, forest, require_inputs, stratified_cap
-from pipeline.io import project_path, read_parquet, write_json
+from pipeline.io import project_path, read_parquet, save_figure, write_csv, write_json
 from pipeline.schema import LABEL_COLUMN
 from pipeline.stage import stage_cli
 
@@ -92,10 +92,7 @@ def plot_curve(curve: pd.DataFrame, chosen: int, scoring: str, path: str) -> Non
     ax.set_title("Feature selection curve")
     ax.grid(alpha=0.3)
     ax.legend()
-    out = project_path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    fig.savefig(out, dpi=100)
+    save_figure(fig, path)
     plt.close(fig)
 
 
@@ -153,9 +150,7 @@ def main(argv: list[str] | None = None) -> None:
             FEATURES_OUT,
         )
         write_json(result["metrics"], METRICS_OUT)
-        out = project_path(CURVE_CSV)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        curve.round(6).to_csv(out, index=False)
+        write_csv(curve.round(6), CURVE_CSV)
         plot_curve(curve, result["metrics"]["n_features"], cfg["scoring"], CURVE_PNG)
         mlflow.log_metrics({k: float(v) for k, v in result["metrics"].items()})
         for rec in curve.itertuples():

@@ -25,7 +25,7 @@ import pandas as pd
 from pipeline import tracking
 from pipeline.balance import in_fold_sampler
 from pipeline.forest import class_weights_for, cv_score, forest, require_inputs, stratified_cap
-from pipeline.io import project_path, read_json, read_parquet, write_json
+from pipeline.io import project_path, read_json, read_parquet, save_figure, write_csv, write_json
 from pipeline.schema import LABEL_COLUMN
 from pipeline.stage import stage_cli
 
@@ -99,10 +99,7 @@ def _plot(
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend()
-    out = project_path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    fig.savefig(out, dpi=100)
+    save_figure(fig, path)
     plt.close(fig)
 
 
@@ -168,9 +165,7 @@ def main(argv: list[str] | None = None) -> None:
         )
         write_json({"max_depth": chosen["max_depth"], "n_estimators": chosen["n_estimators"]}, BEST_OUT)
         write_json(metrics, METRICS_OUT)
-        out = project_path(GRID_CSV)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        grid.round(6).to_csv(out, index=False)
+        write_csv(grid.round(6), GRID_CSV)
     how = "swept" if cfg.get("enabled", True) else "from model params (sweep disabled)"
     print(f"sweep: max_depth={chosen['max_depth']} n_estimators={chosen['n_estimators']} ({how})")
 

@@ -23,7 +23,7 @@ from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precisio
 
 from pipeline import tracking
 from pipeline.forest import class_weights_for, forest, require_inputs
-from pipeline.io import project_path, read_json, read_parquet, write_json
+from pipeline.io import project_path, read_json, read_parquet, save_figure, write_json
 from pipeline.model import TRUSTED_TYPES, fit_inference_model, untrusted_types
 from pipeline.schema import LABEL_COLUMN
 from pipeline.stage import stage_cli
@@ -81,10 +81,7 @@ def plot_confusion(cm: list[list[int]], labels: list[str], path: str) -> None:
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     ax.set_title("Confusion matrix (test set)")
-    out = project_path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    fig.savefig(out, dpi=100)
+    save_figure(fig, path)
     plt.close(fig)
 
 
