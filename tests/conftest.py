@@ -11,37 +11,32 @@ from pipeline.io import PROJECT_ROOT, shared_data_dir
 ROOT = PROJECT_ROOT
 
 
+def _folder(path: Path, hint: str = "") -> Path:
+    """``path`` if it is a folder, else skip the test saying what is missing."""
+    if not path.is_dir():
+        pytest.skip(f"{path} not found{hint}")
+    return path
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """The shared data folder (``$NETSENTRY_SHARED_DATA`` or ``../shared/data``), or skip."""
-    path = shared_data_dir()
-    if not path.is_dir():
-        pytest.skip(f"shared data not found at {path} (set NETSENTRY_SHARED_DATA)")
-    return path
+    return _folder(shared_data_dir(), " (set NETSENTRY_SHARED_DATA)")
 
 
 @pytest.fixture(scope="session")
 def engelen_sample(shared_data: Path) -> Path:
     """The corrected CICIDS2017 sample folder (43k rows, 16 labels)."""
-    path = shared_data / "cicids2017" / "engelen-sample"
-    if not path.is_dir():
-        pytest.skip(f"{path} not found")
-    return path
+    return _folder(shared_data / "cicids2017" / "engelen-sample")
 
 
 @pytest.fixture(scope="session")
 def pcaps(shared_data: Path) -> Path:
     """The shared packet captures folder."""
-    path = shared_data / "pcaps"
-    if not path.is_dir():
-        pytest.skip(f"{path} not found")
-    return path
+    return _folder(shared_data / "pcaps")
 
 
 @pytest.fixture(scope="session")
 def cicids_fixtures(shared_data: Path) -> Path:
     """Heads of the original CICIDS2017 CSVs (MachineLearningCVE and TrafficLabelling layouts)."""
-    path = shared_data / "cicids2017" / "fixtures"
-    if not path.is_dir():
-        pytest.skip(f"{path} not found")
-    return path
+    return _folder(shared_data / "cicids2017" / "fixtures")
