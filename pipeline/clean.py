@@ -24,10 +24,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from flows.schema import FEATURE_COLUMNS, LABEL_COLUMN, RATE_COLUMNS
 from pipeline import tracking
 from pipeline.io import project_path, write_json, write_parquet
 from pipeline.layouts import LayoutError, read_flow_folder
-from pipeline.schema import FEATURE_COLUMNS, LABEL_COLUMN, RATE_COLUMNS
 from pipeline.stage import log_metrics, stage_cli
 
 OUTPUT = "data/clean/flows.parquet"

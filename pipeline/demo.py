@@ -19,10 +19,10 @@ from typing import Any
 
 import pandas as pd
 
+from flows.schema import IDENTIFIER_COLUMNS
 from pipeline import tracking
 from pipeline.io import PROJECT_ROOT, project_path, read_json, shared_data_dir
 from pipeline.params import load_params
-from pipeline.schema import IDENTIFIER_COLUMNS
 
 DEFAULT_PCAP = Path("pcaps") / "cicids2017" / "WebattackSQLinj.pcap"
 DEFAULT_METER = PROJECT_ROOT / "capture" / "flowmeter"

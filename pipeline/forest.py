@@ -15,8 +15,8 @@ from imblearn.pipeline import Pipeline as ImbPipeline
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.model_selection import StratifiedKFold, cross_val_score
 
+from flows.schema import LABEL_COLUMN
 from pipeline.io import project_path
-from pipeline.schema import LABEL_COLUMN
 
 
 def forest(

@@ -17,10 +17,10 @@ from typing import Any
 
 import pandas as pd
 
+from flows.schema import LABEL_COLUMN
 from pipeline import tracking
 from pipeline.forest import require_inputs
 from pipeline.io import read_parquet, write_json, write_parquet
-from pipeline.schema import LABEL_COLUMN
 from pipeline.stage import log_metrics, stage_cli
 
 INPUT = "data/clean/flows.parquet"

@@ -7,7 +7,7 @@ Three layouts exist (``../shared/data/SOURCES.md``):
 * ``engelen``: the corrected release by Engelen et al., 91 columns, partly other names, extra
   columns (``id``, RST flag counts, ICMP type/code, ``Total TCP Flow Time``, ``Attempted Category``).
 
-Every file is mapped onto :data:`pipeline.schema.FLOW_COLUMNS` (names stripped, the duplicate
+Every file is mapped onto :data:`flows.schema.FLOW_COLUMNS` (names stripped, the duplicate
 ``Fwd Header Length`` dropped, Engelen names renamed), plus ``Label`` and ``Source File``.
 A file that is none of these gets a :class:`LayoutError` naming the file and what is wrong.
 The original files' cp1252 en dash in web-attack labels and CRLF line ends are handled here.
@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from pipeline.schema import COLUMN_KINDS, FLOW_COLUMNS, IDENTIFIER_COLUMNS, LABEL_COLUMN, SOURCE_COLUMN
+from flows.schema import COLUMN_KINDS, FLOW_COLUMNS, IDENTIFIER_COLUMNS, LABEL_COLUMN, SOURCE_COLUMN
 
 
 class LayoutError(ValueError):

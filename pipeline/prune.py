@@ -2,7 +2,7 @@
 
 On the training rows only:
 
-1. candidate features are :func:`pipeline.schema.feature_columns` (``Destination Port`` only
+1. candidate features are :func:`flows.schema.feature_columns` (``Destination Port`` only
    when ``features.use_destination_port``); identifiers are never features;
 2. the median of every candidate (finite values) is learned and replaces NaN/±inf in train
    *and* test (the rate columns of zero-duration flows); the registered model uses the same
@@ -24,10 +24,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from flows.schema import LABEL_COLUMN, feature_columns
 from pipeline import tracking
 from pipeline.forest import require_inputs
 from pipeline.io import parquet_columns, read_parquet, write_json, write_parquet
-from pipeline.schema import LABEL_COLUMN, feature_columns
 from pipeline.stage import log_metrics, stage_cli
 
 TRAIN_IN = "data/split/train.parquet"

@@ -22,11 +22,11 @@ import numpy as np
 import pandas as pd
 from sklearn.feature_selection import RFE
 
+from flows.schema import LABEL_COLUMN
 from pipeline import tracking
 from pipeline.balance import in_fold_sampler
 from pipeline.forest import cv_score, feature_names, forest, require_inputs, stratified_cap
 from pipeline.io import project_path, read_parquet, save_figure, write_csv, write_json
-from pipeline.schema import LABEL_COLUMN
 from pipeline.stage import stage_cli
 
 INPUT = "data/balance/train.parquet"

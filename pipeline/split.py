@@ -24,10 +24,10 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold, train_test_split
 
+from flows.schema import LABEL_COLUMN, SOURCE_COLUMN
 from pipeline import tracking
 from pipeline.forest import require_inputs
 from pipeline.io import read_parquet, write_json, write_parquet
-from pipeline.schema import LABEL_COLUMN, SOURCE_COLUMN
 from pipeline.stage import log_metrics, stage_cli
 
 INPUT = "data/group/flows.parquet"

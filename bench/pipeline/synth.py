@@ -48,8 +48,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from flows.schema import IDENTIFIER_COLUMNS, LABEL_COLUMN
 from pipeline.io import shared_data_dir
-from pipeline.schema import IDENTIFIER_COLUMNS, LABEL_COLUMN
 
 #: Label counts of the full CICIDS2017 release (the 8 MachineLearningCVE day CSVs, 2,830,743 flows),
 #: as published with the dataset by the Canadian Institute for Cybersecurity (Sharafaldin, Habibi

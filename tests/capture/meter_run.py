@@ -8,7 +8,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.schema import COLUMN_KINDS, FLOW_COLUMNS
+from flows.schema import COLUMN_KINDS, FLOW_COLUMNS
 
 
 @dataclass

@@ -13,8 +13,8 @@ import math
 import struct
 from pathlib import Path
 
+from flows.schema import COLUMN_KINDS, FEATURE_COLUMNS
 from pipeline.layouts import read_flow_csv
-from pipeline.schema import COLUMN_KINDS, FEATURE_COLUMNS
 from tests.capture.meter_run import run_meter
 
 

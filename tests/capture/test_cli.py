@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.schema import FLOW_COLUMNS
+from flows.schema import FLOW_COLUMNS
 from tests.capture.meter_run import run_meter
 
 SQLI = Path("cicids2017") / "WebattackSQLinj.pcap"

@@ -1,4 +1,4 @@
-"""The C column names are pipeline/schema.py FLOW_COLUMNS, and the cic2017 header is the original one.
+"""The C column names are flows/schema.py FLOW_COLUMNS, and the cic2017 header is the original one.
 
 A tiny C program linked against ``capture/columns.c`` prints what the engine will write, so this
 holds without the rest of the meter (no libpcap, no capture file).
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.schema import FLOW_COLUMNS
+from flows.schema import FLOW_COLUMNS
 from tests.capture.conftest import CAPTURE_DIR
 
 _PRINTER = r"""

@@ -11,8 +11,8 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from flows.schema import COLUMN_KINDS, FLOW_COLUMNS
 from pipeline.layouts import read_flow_csv
-from pipeline.schema import COLUMN_KINDS, FLOW_COLUMNS
 from tests.capture.meter_run import run_meter
 
 # Columns the engelen profile cannot match, with the reason.  Empty: every column matches.

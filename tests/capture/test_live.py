@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.schema import FLOW_COLUMNS
+from flows.schema import FLOW_COLUMNS
 
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0 or shutil.which("ip") is None, reason="needs root and iproute2 (ip netns)"

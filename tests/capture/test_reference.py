@@ -15,7 +15,7 @@ import pandas as pd
 import pcapy
 import pytest
 
-from pipeline.schema import COLUMN_KINDS, FLOW_COLUMNS
+from flows.schema import COLUMN_KINDS, FLOW_COLUMNS
 from tests.capture.meter_run import flow_key, run_meter
 from tests.capture.reference_meter import ReferenceMeter, read_capture, run_reference
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import pcapy
 import pytest
 
-from pipeline.schema import FLOW_COLUMNS
+from flows.schema import FLOW_COLUMNS
 from tests.capture.reference_meter import SUPPORTED_DLTS
 
 SANITIZER_ENV = {

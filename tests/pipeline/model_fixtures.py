@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from flows.schema import LABEL_COLUMN, feature_columns
 from pipeline.io import PROJECT_ROOT
-from pipeline.schema import LABEL_COLUMN, feature_columns
 
 CLASSES = ("BENIGN", "Bot", "DoS", "PortScan")
 

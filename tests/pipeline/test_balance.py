@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from flows.schema import LABEL_COLUMN
 from pipeline.balance import class_weights, in_fold_sampler, oversample
-from pipeline.schema import LABEL_COLUMN
 
 FEATS = ["Flow Duration", "Total Fwd Packets", "Flow Bytes/s"]
 

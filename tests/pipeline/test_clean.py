@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from flows.schema import FEATURE_COLUMNS, LABEL_COLUMN, RATE_COLUMNS
 from pipeline.clean import clean_flows
-from pipeline.schema import FEATURE_COLUMNS, LABEL_COLUMN, RATE_COLUMNS
 
 
 def frame(rows: int = 6) -> pd.DataFrame:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from flows.schema import LABEL_COLUMN
 from pipeline.group import ATTACK_COLUMN, UnknownLabelError, group_flows
 from pipeline.params import compose_params
-from pipeline.schema import LABEL_COLUMN
 
 GROUPS = {
     "BENIGN",

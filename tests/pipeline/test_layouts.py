@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from flows.schema import FLOW_COLUMNS, IDENTIFIER_COLUMNS, LABEL_COLUMN, SOURCE_COLUMN
 from pipeline.layouts import ENGELEN_RENAME, LayoutError, read_flow_csv, read_flow_folder
-from pipeline.schema import FLOW_COLUMNS, IDENTIFIER_COLUMNS, LABEL_COLUMN, SOURCE_COLUMN
 
 ML = "machinelearningcve-friday-ddos-head.csv"
 TL = "trafficlabelling-friday-ddos-head.csv"

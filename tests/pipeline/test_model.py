@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 import skops.io as sio
 
+from flows.schema import LABEL_COLUMN, feature_columns
 from pipeline.forest import forest
 from pipeline.model import TRUSTED_TYPES, build_preprocessor, fit_inference_model, untrusted_types
-from pipeline.schema import LABEL_COLUMN, feature_columns
 from pipeline.tracking import store_root
 from tests.pipeline.model_fixtures import load_in_fresh_process, make_project, run_stage, synthetic_frame
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from flows.schema import LABEL_COLUMN
 from pipeline.prune import correlated_features, correlation_matrix, prune
-from pipeline.schema import LABEL_COLUMN
 
 A, B, C, D = "Flow Duration", "Fwd IAT Total", "Total Fwd Packets", "Flow Bytes/s"
 

@@ -7,8 +7,8 @@ import json
 import pandas as pd
 import pytest
 
+from flows.schema import LABEL_COLUMN, feature_columns
 from pipeline.forest import stratified_cap
-from pipeline.schema import LABEL_COLUMN, feature_columns
 from pipeline.select import choose_count, select
 from tests.pipeline.model_fixtures import make_project, run_stage, synthetic_frame
 

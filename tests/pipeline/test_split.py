@@ -8,13 +8,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from flows.schema import LABEL_COLUMN, SOURCE_COLUMN, feature_columns
 from pipeline.balance import oversample
 from pipeline.clean import clean_flows
 from pipeline.group import group_flows
 from pipeline.layouts import read_flow_folder
 from pipeline.params import compose_params
 from pipeline.prune import prune, training_medians
-from pipeline.schema import LABEL_COLUMN, SOURCE_COLUMN, feature_columns
 from pipeline.split import SplitError, split_flows
 
 KEY = ["Flow ID", "Timestamp", "Source Port"]

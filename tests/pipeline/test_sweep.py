@@ -7,7 +7,7 @@ import json
 import pandas as pd
 from mlflow.tracking import MlflowClient
 
-from pipeline.schema import feature_columns
+from flows.schema import feature_columns
 from pipeline.sweep import choose_point, score_grid
 from tests.pipeline.model_fixtures import make_project, run_stage, synthetic_frame
 
