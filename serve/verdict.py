@@ -1,0 +1,39 @@
+"""The verdict record: what the sensor writes for every flow, and what alert sinks read.
+
+One row per flow the meter emitted.  The identifiers and the few statistics that alerts report
+(packets and bytes each way, duration) are copied from the flow; ``predicted`` is the group the
+model chose (or :data:`UNJUDGED` when every feature it reads is missing or infinite),
+``probability`` the model's probability for that group (NaN when unjudged).
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+#: The group name for flows that are not attacks.
+BENIGN: Final[str] = "BENIGN"
+
+#: The verdict of a flow the model cannot judge (all its features missing/infinite); never benign.
+UNJUDGED: Final[str] = "UNJUDGED"
+
+#: Flow columns copied into every verdict row (names from :mod:`flows.schema`).
+FLOW_FIELDS: Final[tuple[str, ...]] = (
+    "Flow ID",
+    "Source IP",
+    "Source Port",
+    "Destination IP",
+    "Destination Port",
+    "Protocol",
+    "Timestamp",
+    "Flow Duration",
+    "Total Fwd Packets",
+    "Total Backward Packets",
+    "Total Length of Fwd Packets",
+    "Total Length of Bwd Packets",
+)
+
+#: Columns the model adds.
+VERDICT_FIELDS: Final[tuple[str, ...]] = ("predicted", "probability", "model_name", "model_version")
+
+#: Every column of a verdict row, in order.
+VERDICT_COLUMNS: Final[tuple[str, ...]] = FLOW_FIELDS + VERDICT_FIELDS
