@@ -1,7 +1,8 @@
 """Stage ``clean``: load the input folder into the canonical schema and remove unusable data.
 
-Reads every CSV of ``data.input_dir`` (any mix of the three CICIDS2017 layouts, see
-:mod:`pipeline.layouts`), then, counting and logging every row it drops:
+Reads every ``.csv`` and ``.csv.gz`` file of ``data.input_dir`` and its sub-folders (any mix of
+the CICIDS2017 layouts, see :mod:`pipeline.layouts`; every file read and every other file,
+ignored, is listed on stderr and in the metrics), then, counting and logging every row it drops:
 
 1. drops rows without a label (the blank trailing rows of the original files);
 2. turns ±inf/NaN in the rate columns (``Flow Bytes/s``, ``Flow Packets/s``: zero-duration
@@ -27,7 +28,7 @@ import pandas as pd
 from flows.schema import FEATURE_COLUMNS, LABEL_COLUMN, RATE_COLUMNS
 from pipeline import tracking
 from pipeline.io import project_path, write_json, write_parquet
-from pipeline.layouts import LayoutError, read_flow_folder
+from pipeline.layouts import LayoutError, list_input_files, read_flow_folder, relative_name
 from pipeline.stage import log_metrics, stage_cli
 
 OUTPUT = "data/clean/flows.parquet"
@@ -109,6 +110,38 @@ def check_input(input_dir: Path) -> None:
     )
 
 
+def input_profile(files: dict[str, dict], expected: str | None) -> str:
+    """The one meter profile of all input files; a :class:`LayoutError` for a mix or a mismatch.
+
+    One model serves one profile (the sensor meters traffic in the profile tagged on the model),
+    so files of different profiles cannot be trained on together, whatever ``data.flow_profile``.
+    """
+    by_profile: dict[str, list[str]] = {}
+    for name, info in files.items():
+        by_profile.setdefault(info["flow_profile"], []).append(f"{name} ({info['layout']})")
+    if len(by_profile) > 1:
+        listing = "; ".join(f"{prof}: {', '.join(names)}" for prof, names in sorted(by_profile.items()))
+        raise LayoutError(
+            f"the input mixes meter profiles ({listing}); one model serves one profile, so put the "
+            "files of one profile in data.input_dir"
+        )
+    (found,) = by_profile
+    if expected and expected != found:
+        raise LayoutError(
+            f"data.flow_profile is {expected!r} but every input file is of the {found!r} profile; "
+            f"set data.flow_profile={found} (or null to accept what the files are)"
+        )
+    return found
+
+
+def read_input(input_dir: Path, expected_profile: str | None) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Read the input folder; return the flows and ``{"files", "ignored_files", "flow_profile"}``."""
+    flows, files = read_flow_folder(input_dir)
+    ignored = [relative_name(p, input_dir) for p in list_input_files(input_dir)[1]]
+    profile = input_profile(files, expected_profile)
+    return flows, {"files": files, "ignored_files": ignored, "flow_profile": profile}
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the DVC stage (``--check-input``: only check the input folder exists)."""
     args = sys.argv[1:] if argv is None else argv
@@ -121,24 +154,19 @@ def main(argv: list[str] | None = None) -> None:
     with tracking.stage_run("clean", params, ["data"]):
         print(f"clean: reading {input_dir}", flush=True)
         try:
-            flows, files = read_flow_folder(input_dir)
+            flows, inputs = read_input(input_dir, params["data"].get("flow_profile"))
         except LayoutError as err:
             raise SystemExit(f"clean: {err}") from None
-        profiles = sorted({f["flow_profile"] for f in files.values()})
-        expected = params["data"].get("flow_profile")
-        if expected and profiles != [expected]:
-            raise SystemExit(
-                f"clean: data.flow_profile is {expected!r} but the input files are {profiles} "
-                f"({ {n: f['layout'] for n, f in files.items()} }); set data.flow_profile to match"
-            )
         clean, report = clean_flows(flows)
-        report["files"] = files
+        report.update(inputs)
         write_parquet(clean, OUTPUT)
         write_json(report, METRICS_OUT)
         log_metrics({k: report[k] for k in ("rows_in", "rows_out", "dropped", "rate_values_to_impute")})
     d = report["dropped"]
     print(
-        f"clean: {report['rows_in']:,} rows from {len(files)} files -> {report['rows_out']:,} "
+        f"clean: {report['rows_in']:,} rows from {len(inputs['files'])} files "
+        f"({len(inputs['ignored_files'])} other files ignored) "
+        f"-> {report['rows_out']:,} "
         f"(dropped {d['no_label']:,} unlabelled, {d['unusable_values']:,} with unusable values, "
         f"{d['duplicates']:,} duplicates); "
         f"{len(report['constant_columns_dropped'])} constant columns dropped: "

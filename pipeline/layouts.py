@@ -11,13 +11,18 @@ Every file is mapped onto :data:`flows.schema.FLOW_COLUMNS` (names stripped, the
 ``Fwd Header Length`` dropped, Engelen names renamed), plus ``Label`` and ``Source File``.
 A file that is none of these gets a :class:`LayoutError` naming the file and what is wrong.
 The original files' cp1252 en dash in web-attack labels and CRLF line ends are handled here.
+An input folder is searched recursively (day folders) for ``.csv`` and gzip-compressed ``.csv.gz``
+files; every other file is listed as ignored, never skipped silently.
 """
 
 from __future__ import annotations
 
+import gzip
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 import pandas as pd
@@ -98,6 +103,8 @@ LAYOUTS: tuple[Layout, ...] = (
 )
 
 _DUPLICATE = "Fwd Header Length"
+#: what an input folder's flow files are called (case-insensitive); gzip is decompressed on the fly
+FLOW_FILE_SUFFIXES = (".csv", ".csv.gz")
 _ARROW_TYPES = {"str": pa.string(), "int": pa.int64(), "float": pa.float64()}
 
 
@@ -111,11 +118,21 @@ def _decode_header(raw: bytes) -> tuple[list[str], str]:
     return [name.strip() for name in text.split(",")], encoding
 
 
+def is_gzip(path: Path) -> bool:
+    """Whether ``path`` is named as a gzip-compressed file."""
+    return path.name.lower().endswith(".gz")
+
+
+def _open_binary(path: Path) -> IO[bytes]:
+    """The file's (decompressed) bytes as a binary file object."""
+    return gzip.open(path, "rb") if is_gzip(path) else path.open("rb")
+
+
 def _file_encoding(path: Path, header_encoding: str) -> str:
     """cp1252 if any byte of the file is not valid UTF-8 (the original web-attack labels)."""
     if header_encoding != "utf-8":
         return header_encoding
-    with path.open("rb") as fh:
+    with _open_binary(path) as fh:
         for chunk in iter(lambda: fh.read(1 << 24), b""):
             try:
                 chunk.decode("utf-8")
@@ -173,10 +190,11 @@ def read_flow_table(path: Path | str) -> tuple[pa.Table, Layout]:
     """
     path = Path(path)
     try:
-        with path.open("rb") as fh:
+        with _open_binary(path) as fh:
             names, encoding = _decode_header(fh.readline())
-    except OSError as err:
-        raise LayoutError(f"{path}: cannot read: {err.strerror}") from err
+        file_encoding = _file_encoding(path, encoding)
+    except (OSError, EOFError) as err:  # gzip.BadGzipFile is an OSError; a cut gzip an EOFError
+        raise LayoutError(f"{path}: cannot read: {getattr(err, 'strerror', None) or err}") from err
     layout = detect_layout(names, path)
     # unique names for arrow: the second Fwd Header Length is read under a throwaway name
     source_names, seen = [], set()
@@ -188,19 +206,21 @@ def read_flow_table(path: Path | str) -> tuple[pa.Table, Layout]:
     types = {c: _ARROW_TYPES[COLUMN_KINDS[c]] if c in IDENTIFIER_COLUMNS else pa.float64() for c in wanted}
     types[LABEL_COLUMN] = pa.string()
     try:
-        table = pacsv.read_csv(
-            path,
-            read_options=pacsv.ReadOptions(
-                column_names=source_names,
-                skip_rows=1,
-                encoding=_file_encoding(path, encoding),
-                block_size=1 << 24,
-            ),
-            convert_options=pacsv.ConvertOptions(
-                column_types=types, include_columns=wanted, strings_can_be_null=True
-            ),
-        )
-    except (pa.ArrowInvalid, UnicodeDecodeError) as err:
+        # compression named explicitly: Arrow itself only recognises a lower-case ``.gz``
+        with pa.input_stream(str(path), compression="gzip" if is_gzip(path) else None) as stream:
+            table = pacsv.read_csv(
+                stream,
+                read_options=pacsv.ReadOptions(
+                    column_names=source_names,
+                    skip_rows=1,
+                    encoding=file_encoding,
+                    block_size=1 << 24,
+                ),
+                convert_options=pacsv.ConvertOptions(
+                    column_types=types, include_columns=wanted, strings_can_be_null=True
+                ),
+            )
+    except (pa.ArrowInvalid, UnicodeDecodeError, OSError, EOFError) as err:
         raise LayoutError(f"{path}: {layout.name} layout, but a row cannot be read: {err}") from err
     table = table.set_column(
         table.schema.get_field_index(LABEL_COLUMN), LABEL_COLUMN, normalise_labels(table[LABEL_COLUMN])
@@ -224,39 +244,68 @@ def read_flow_csv(path: Path | str) -> tuple[pd.DataFrame, Layout]:
     return _to_pandas(table, [Path(path).name], np.zeros(table.num_rows, dtype=np.int16)), layout
 
 
-def list_csvs(folder: Path | str) -> list[Path]:
-    """The ``*.csv`` files of an input folder (sorted), or a clear error if there are none."""
+def is_flow_file(path: Path) -> bool:
+    """Whether a file's name marks it as flow input (``.csv`` or ``.csv.gz``, any case)."""
+    return path.name.lower().endswith(FLOW_FILE_SUFFIXES)
+
+
+def relative_name(path: Path, folder: Path) -> str:
+    """A file's name relative to the input folder (``Friday/ddos.csv.gz``): unique, day folders kept."""
+    return path.relative_to(folder).as_posix()
+
+
+def list_input_files(folder: Path | str) -> tuple[list[Path], list[Path]]:
+    """The flow files of an input folder and its sub-folders (sorted) and every other file there.
+
+    Raises a clear :class:`LayoutError` when the folder is missing or holds no flow file.
+    """
     folder = Path(folder)
     if not folder.is_dir():
         raise LayoutError(f"input folder {folder} does not exist (data.input_dir in conf/data/)")
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() == ".csv" and p.is_file())
+    every = sorted((p for p in folder.rglob("*") if p.is_file()), key=lambda p: relative_name(p, folder))
+    files = [p for p in every if is_flow_file(p)]
     if not files:
-        raise LayoutError(f"input folder {folder} holds no .csv files")
-    return files
+        ignored = ", ".join(relative_name(p, folder) for p in every[:5]) or "nothing"
+        raise LayoutError(f"input folder {folder} holds no .csv or .csv.gz files (it holds: {ignored})")
+    return files, [p for p in every if not is_flow_file(p)]
+
+
+def list_csvs(folder: Path | str) -> list[Path]:
+    """The flow files (``.csv``, ``.csv.gz``) of an input folder and its sub-folders, sorted."""
+    return list_input_files(folder)[0]
 
 
 def read_flow_folder(folder: Path | str, progress: bool = True) -> tuple[pd.DataFrame, dict[str, dict]]:
-    """Read every CSV of ``folder`` (any mix of layouts) into one canonical frame.
+    """Read every flow file of ``folder`` and its sub-folders (any mix of layouts) into one frame.
 
-    Returns the frame and ``{file name: {"layout", "flow_profile", "rows"}}``.  The files are
-    joined as Arrow tables and converted to pandas once, so the peak memory stays near one copy.
+    Returns the frame and ``{relative file name: {"layout", "flow_profile", "rows"}}``; the names
+    are also the ``Source File`` values.  With ``progress``, every file read and every file
+    ignored is listed on stderr.  The files are joined as Arrow tables and converted to pandas
+    once, so the peak memory stays near one copy.
     """
+    folder = Path(folder)
     tables, report = [], {}
-    files = list_csvs(folder)
+    files, ignored = list_input_files(folder)
     for i, path in enumerate(files, 1):
         table, layout = read_flow_table(path)
         tables.append(table)
-        report[path.name] = {
+        report[relative_name(path, folder)] = {
             "layout": layout.name,
             "flow_profile": layout.flow_profile,
             "rows": table.num_rows,
         }
         if progress:
             print(
-                f"  [{i}/{len(files)}] {path.name}: {layout.name} layout, {table.num_rows:,} rows", flush=True
+                f"  read [{i}/{len(files)}] {relative_name(path, folder)}: {layout.name} layout, "
+                f"{table.num_rows:,} rows",
+                file=sys.stderr,
+                flush=True,
             )
+    if progress:
+        for path in ignored:
+            print(f"  ignored {relative_name(path, folder)}: not .csv/.csv.gz", file=sys.stderr, flush=True)
     codes = np.repeat(np.arange(len(files), dtype=np.int16), [t.num_rows for t in tables])
     table = pa.concat_tables(tables, promote_options="default")
     del tables
     order = [c for c in FLOW_COLUMNS if c in table.column_names] + [LABEL_COLUMN]
-    return _to_pandas(table.select(order), [p.name for p in files], codes), report
+    return _to_pandas(table.select(order), [relative_name(p, folder) for p in files], codes), report

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import gzip
+import shutil
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
+import pytest
 
 from flows.schema import FEATURE_COLUMNS, LABEL_COLUMN, RATE_COLUMNS
-from pipeline.clean import clean_flows
+from pipeline.clean import clean_flows, read_input
+from pipeline.layouts import LayoutError
 
 
 def frame(rows: int = 6) -> pd.DataFrame:
@@ -46,3 +52,41 @@ def test_duplicates_ignore_identifiers_but_not_labels() -> None:
     out, report = clean_flows(df)
     assert report["dropped"]["duplicates"] == 1
     assert out["Flow ID"].tolist() == ["a", "b", "c"]
+
+
+def test_input_lists_files_read_and_ignored_and_its_one_profile(
+    cicids_fixtures: Path, tmp_path: Path
+) -> None:
+    name = "trafficlabelling-friday-ddos-head.csv"
+    (tmp_path / "Friday").mkdir()
+    (tmp_path / "Friday" / f"{name}.gz").write_bytes(gzip.compress((cicids_fixtures / name).read_bytes()))
+    (tmp_path / "README.md").write_text("about the data")
+    flows, inputs = read_input(tmp_path, "cic2017")
+    assert len(flows) == 299
+    assert inputs == {
+        "files": {
+            f"Friday/{name}.gz": {"layout": "trafficlabelling", "flow_profile": "cic2017", "rows": 299}
+        },
+        "ignored_files": ["README.md"],
+        "flow_profile": "cic2017",
+    }
+    with pytest.raises(
+        LayoutError,
+        match="data.flow_profile is 'engelen' but every input file is of the "
+        "'cic2017' profile; set data.flow_profile=cic2017",
+    ):
+        read_input(tmp_path, "engelen")
+
+
+@pytest.mark.parametrize("expected", [None, "engelen", "cic2017"])
+def test_a_mix_of_profiles_is_refused_whatever_the_setting(
+    cicids_fixtures: Path, engelen_sample: Path, tmp_path: Path, expected: str | None
+) -> None:
+    shutil.copy(cicids_fixtures / "trafficlabelling-friday-ddos-head.csv", tmp_path / "tl.csv")
+    shutil.copy(engelen_sample / "Web_Attack_-_SQL_Injection_13.csv", tmp_path / "corrected.csv")
+    with pytest.raises(LayoutError) as err:
+        read_input(tmp_path, expected)
+    assert str(err.value).startswith(
+        "the input mixes meter profiles (cic2017: tl.csv (trafficlabelling); "
+        "engelen: corrected.csv (engelen)); one model serves one profile"
+    )

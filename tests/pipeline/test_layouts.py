@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import gzip
 import shutil
 from pathlib import Path
 
@@ -11,7 +12,13 @@ import pandas as pd
 import pytest
 
 from flows.schema import FLOW_COLUMNS, IDENTIFIER_COLUMNS, LABEL_COLUMN, SOURCE_COLUMN
-from pipeline.layouts import ENGELEN_RENAME, LayoutError, read_flow_csv, read_flow_folder
+from pipeline.layouts import (
+    ENGELEN_RENAME,
+    LayoutError,
+    list_input_files,
+    read_flow_csv,
+    read_flow_folder,
+)
 
 ML = "machinelearningcve-friday-ddos-head.csv"
 TL = "trafficlabelling-friday-ddos-head.csv"
@@ -139,7 +146,57 @@ def test_a_folder_may_mix_layouts(cicids_fixtures: Path, tmp_path: Path) -> None
 
 
 def test_empty_or_missing_folder_is_a_clear_error(tmp_path: Path) -> None:
-    with pytest.raises(LayoutError, match="holds no .csv files"):
+    with pytest.raises(LayoutError, match="holds no .csv or .csv.gz files"):
         read_flow_folder(tmp_path)
     with pytest.raises(LayoutError, match="does not exist"):
         read_flow_folder(tmp_path / "nope")
+
+
+def _gzip_copy(src: Path, dst: Path) -> None:
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    dst.write_bytes(gzip.compress(src.read_bytes()))
+
+
+def test_gzip_files_and_nested_day_folders_are_read_and_others_listed(
+    cicids_fixtures: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shutil.copy(cicids_fixtures / TL, tmp_path / TL)
+    _gzip_copy(cicids_fixtures / ML, tmp_path / "Friday" / "ml.CSV.GZ")
+    _gzip_copy(cicids_fixtures / TL, tmp_path / "Friday" / "pm" / "tl.csv.gz")
+    (tmp_path / "Friday" / "notes.txt").write_text("not flows")
+    (tmp_path / "old.csv.bak").write_text("not flows either")
+    flows, files = read_flow_folder(tmp_path, progress=True)
+    assert files == {
+        "Friday/ml.CSV.GZ": {"layout": "machinelearningcve", "flow_profile": "cic2017", "rows": 9998},
+        "Friday/pm/tl.csv.gz": {"layout": "trafficlabelling", "flow_profile": "cic2017", "rows": 299},
+        TL: {"layout": "trafficlabelling", "flow_profile": "cic2017", "rows": 299},
+    }
+    assert flows[SOURCE_COLUMN].value_counts().to_dict() == {
+        "Friday/ml.CSV.GZ": 9998, "Friday/pm/tl.csv.gz": 299, TL: 299
+    }
+    plain = flows[flows[SOURCE_COLUMN] == TL].drop(columns=SOURCE_COLUMN).reset_index(drop=True)
+    unzipped = flows[flows[SOURCE_COLUMN] == "Friday/pm/tl.csv.gz"].drop(columns=SOURCE_COLUMN)
+    pd.testing.assert_frame_equal(plain, unzipped.reset_index(drop=True))
+    err = capsys.readouterr().err
+    assert err.count("  read [") == 3
+    for name in files:
+        assert f"{name}:" in err
+    assert "ignored Friday/notes.txt" in err and "ignored old.csv.bak" in err
+    assert list_input_files(tmp_path)[1] == [tmp_path / "Friday" / "notes.txt", tmp_path / "old.csv.bak"]
+
+
+def test_a_corrupt_gzip_file_is_a_clear_error(cicids_fixtures: Path, tmp_path: Path) -> None:
+    path = tmp_path / "cut.csv.gz"
+    path.write_bytes(gzip.compress((cicids_fixtures / TL).read_bytes())[:3000])  # truncated
+    with pytest.raises(LayoutError) as err:
+        read_flow_csv(path)
+    assert str(path) in str(err.value)
+    path.write_bytes(b"plain text, not gzip")
+    with pytest.raises(LayoutError, match="cannot read"):
+        read_flow_csv(path)
+
+
+def test_a_folder_of_only_other_files_names_them(tmp_path: Path) -> None:
+    (tmp_path / "flows.parquet").write_bytes(b"PAR1")
+    with pytest.raises(LayoutError, match=r"no \.csv or \.csv\.gz files \(it holds: flows\.parquet\)"):
+        read_flow_folder(tmp_path)
