@@ -1,9 +1,279 @@
-"""Subcommands of the sensor (placeholder until serve lands)."""
+"""``netsentry classify`` and ``netsentry serve``: the sensor's command line.
+
+``classify`` judges every flow of a capture (metered in the model's flow profile) or of a flow
+CSV in the canonical schema, writes one verdict row per flow and prints a summary table.
+``serve`` is the daemon: it meters an interface (or replays a capture with ``-r``) through the
+same flow path, polls the model alias, serves Prometheus metrics, and on SIGTERM/SIGINT stops
+the meter (which writes its open flows), judges those, closes the alert sinks and exits 0.
+User mistakes end in one line on stderr and a non-zero exit status, never a traceback.
+"""
 
 from __future__ import annotations
 
 import argparse
+import logging
+import signal
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from serve.config import ConfigError, load_config, project_path
+
+log = logging.getLogger("serve")
+
+_OVERRIDES_HELP = (
+    "config overrides in Hydra syntax (conf/sensor.yaml + conf/serve/), e.g. serve.batch.max_wait_ms=20 "
+    "serve.meter.flow_timeout=30 serve.alerts...=..."
+)
+
+
+class UserError(Exception):
+    """A mistake the user can fix, reported as one line."""
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", metavar="URI",
+                   help="registered model, e.g. models:/netsentry@champion (default: serve.model.uri)")
+    p.add_argument("--log-json", action="store_true", help="log one JSON object per line on stderr")
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help=_OVERRIDES_HELP)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    """Add the sensor's subcommands."""
+    """Add ``classify`` and ``serve``."""
+    fmt = argparse.RawDescriptionHelpFormatter
+    c = sub.add_parser(
+        "classify", formatter_class=fmt, help="classify every flow of a capture or flow CSV",
+        description="Meter a capture (pcap/pcapng, in the model's flow profile) or read a flow CSV in the\n"
+        "canonical schema, classify every flow with the registered model, write one verdict row per\n"
+        "flow (-o) and print flows per predicted group, alerts, unjudged flows and the model used.\n"
+        "The model comes from $MLFLOW_TRACKING_URI, else the project's store (sqlite:///<project>/mlflow.db).",
+        epilog="example: netsentry classify capture.pcap -o verdicts.csv --model models:/netsentry@champion",
+    )
+    c.add_argument("input", type=Path, metavar="FILE", help="capture (.pcap/.pcapng) or flow CSV (.csv)")
+    c.add_argument("-o", "--output", type=Path, metavar="VERDICTS.csv", help="write the verdicts here")
+    c.add_argument("-v", "--verbose", action="store_true", help="log progress on stderr")
+    _add_common(c)
+    c.set_defaults(func=classify_command)
+
+    s = sub.add_parser(
+        "serve", formatter_class=fmt, help="run the sensor daemon on an interface",
+        description="The sensor: runs the flow meter on an interface (needs root or CAP_NET_RAW) in the\n"
+        "model's flow profile, classifies flows in micro-batches as they end, raises alerts, writes\n"
+        "verdicts (-o), serves Prometheus metrics (serve.metrics.port=N), swaps to a new model version\n"
+        "when the alias moves, restarts a meter that dies. SIGTERM/SIGINT: the meter writes every\n"
+        "open flow, those are classified, alerts are flushed, exit status 0.",
+        epilog="example: netsentry serve -i eth0 -f 'tcp or udp' -o /var/log/netsentry/verdicts.csv "
+        "serve.metrics.port=9108",
+    )
+    src = s.add_mutually_exclusive_group(required=True)
+    src.add_argument("-i", "--interface", metavar="IFACE", help="capture live on IFACE")
+    src.add_argument("-r", "--read", type=Path, metavar="FILE",
+                     help="replay a capture through the daemon path")
+    s.add_argument("-f", "--filter", metavar="BPF", help="BPF filter, e.g. 'tcp or udp'")
+    s.add_argument("-o", "--output", type=Path, metavar="VERDICTS.csv",
+                   help="verdict CSV (default: serve.verdicts.path; rotation: serve.verdicts.rotate_mb)")
+    _add_common(s)
+    s.set_defaults(func=serve_command)
+
+
+# -- building the parts --------------------------------------------------------------------------
+
+def _config(args: argparse.Namespace) -> dict[str, Any]:
+    cfg = load_config(args.overrides)
+    if args.model:
+        cfg["serve"]["model"]["uri"] = args.model
+    return cfg
+
+
+def _model_source(cfg: dict[str, Any]) -> Any:
+    from serve.model_source import ModelSource
+
+    m = cfg["serve"]["model"]
+    cache = Path(m["cache_dir"]) if m.get("cache_dir") else None
+    return ModelSource(m["uri"], tracking_uri=m.get("tracking_uri"), cache_dir=cache)
+
+
+def _meter_binary(cfg: dict[str, Any]) -> Path:
+    binary = project_path(cfg["serve"]["meter"].get("path"), "capture/flowmeter")
+    if not binary.is_file():
+        raise UserError(f"flow meter not built ({binary} missing): run `make meter`")
+    return binary
+
+
+def _meter(cfg: dict[str, Any], profile: str, file: Path | None = None, iface: str | None = None,
+           bpf: str | None = None) -> Any:
+    from serve.meter import Meter, MeterSpec
+
+    mc = cfg["serve"]["meter"]
+    spec = MeterSpec(binary=_meter_binary(cfg), profile=profile, file=file, iface=iface, bpf=bpf,
+                     flow_timeout=float(mc["flow_timeout"]), activity_timeout=float(mc["activity_timeout"]),
+                     stats_interval=float(mc["stats_interval"]), buffer_mib=int(mc["buffer_mib"]))
+    first, longest = mc["restart_backoff"]
+    return Meter(spec, read_block=int(mc["read_block"]), restart_backoff=(float(first), float(longest)),
+                 max_restarts=int(mc["max_restarts"]))
+
+
+def _verdict_log(path: Path | None, cfg: dict[str, Any]) -> Any:
+    from serve.verdict_log import VerdictLog
+
+    if path is None:
+        return None
+    try:
+        return VerdictLog(path, rotate_bytes=int(float(cfg["serve"]["verdicts"]["rotate_mb"]) * 1e6))
+    except OSError as exc:
+        raise UserError(f"cannot write {path}: {exc.strerror}") from exc
+
+
+def _csv_frames(path: Path, rows: int) -> Iterator[Any]:
+    from flows.meter_csv import read_meter_csv
+
+    flows = read_meter_csv(path)
+    for start in range(0, len(flows), rows):
+        yield flows.iloc[start : start + rows]
+
+
+def _stop_on_signals(stop: Any) -> None:
+    """SIGTERM/SIGINT call ``stop()`` (the meter then flushes its open flows and the run ends)."""
+    def handler(signum: int, _frame: Any) -> None:
+        log.info("%s: stopping the meter, judging its open flows", signal.Signals(signum).name)
+        stop()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+
+
+# -- output --------------------------------------------------------------------------------------
+
+def print_summary(model: Any, summary: Any, source: str, meter_stats: dict[str, int] | None,
+                  alert_stats: dict[str, dict[str, int]], verdict_log: Any, restarts: int = 0) -> None:
+    """The table ``classify`` prints (and ``serve`` prints at exit)."""
+    cached = " [loaded from cache: tracking server unreachable]" if model.from_cache else ""
+    versions = " -> ".join(summary.versions) or model.version
+    print(f"model     {model.name} version {versions} "
+          f"(profile {model.profile}, runtime {model.runtime}){cached}")
+    line = f"input     {source}: {summary.flows} flows"
+    if meter_stats is not None:
+        line += (f" (meter: {meter_stats['packets']} packets, {meter_stats['flows_emitted']} flows emitted, "
+                 f"{meter_stats['skipped_total']} skipped, {meter_stats['kernel_drops']} kernel drops, "
+                 f"{meter_stats['flows_evicted']} evicted, {restarts} restarts)")
+    print(line)
+    print(f"{'group':<24}{'flows':>10}{'share':>9}")
+    for group, n in sorted(summary.by_group.items(), key=lambda kv: (-kv[1], kv[0])):
+        print(f"{group:<24}{n:>10}{n / max(summary.flows, 1):>9.1%}")
+    print(f"unjudged  {summary.unjudged} (every feature the model reads missing or infinite)")
+    sinks = ", ".join(f"{name}: {c.get('sent', 0)} sent, {c.get('failed', 0)} failed"
+                      for name, c in sorted(alert_stats.items())) or "no sink enabled"
+    print(f"alerts    {summary.detections} flow detections; {sinks}")
+    if verdict_log is not None:
+        files = verdict_log.files()
+        more = f" (+{len(files) - 1} rotated)" if len(files) > 1 else ""
+        print(f"verdicts  {verdict_log.rows} rows in {files[0]}{more}")
+
+
+# -- the two commands ----------------------------------------------------------------------------
+
+def _run(args: argparse.Namespace, daemon: bool) -> int:
+    """Shared body of classify and serve; raises the user-facing errors the handlers turn into lines."""
+    from serve.alerts import AlertManager
+    from serve.batcher import Batcher
+    from serve.flowpath import FlowPath, ModelSlot
+    from serve.logs import setup_logging
+    from serve.metrics import SensorMetrics
+    from serve.model_source import verdicts
+
+    cfg = _config(args)
+    quiet = not daemon and not getattr(args, "verbose", False)
+    setup_logging("WARNING" if quiet else cfg["log"]["level"], args.log_json or cfg["log"]["json"])
+    sc = cfg["serve"]
+
+    file: Path | None = args.input if not daemon else args.read
+    if file is not None and not file.is_file():
+        raise UserError(f"no such file: {file}")
+    from_csv = file is not None and file.suffix.lower() == ".csv"
+    if not from_csv:
+        _meter_binary(cfg)  # fail before the (slow) model load
+    source = _model_source(cfg)
+    model = source.load()
+    log.info("model %s version %s (profile %s, runtime %s)%s", model.name, model.version, model.profile,
+             model.runtime, " from cache" if model.from_cache else "")
+
+    meter = None
+    if from_csv:
+        frames = _csv_frames(file, int(sc["batch"]["max_rows"]))  # type: ignore[arg-type]
+    else:
+        meter = _meter(cfg, model.profile, file=file, iface=getattr(args, "interface", None),
+                       bpf=getattr(args, "filter", None))
+        frames = meter.frames()
+
+    metrics = SensorMetrics() if daemon else None
+    if metrics is not None:
+        metrics.set_model(model.name, model.version, model.profile, model.runtime)
+        if meter is not None:
+            metrics.meter_stats, metrics.meter_restarts = meter.stats, lambda: meter.restarts
+    on_swap = (lambda m: metrics.set_model(m.name, m.version, m.profile, m.runtime)) if metrics else None
+    slot = ModelSlot(model, source.poll if daemon else None, float(sc["model"]["poll_seconds"]), on_swap)
+    out = args.output
+    if out is None and daemon and sc["verdicts"]["path"]:
+        out = project_path(sc["verdicts"]["path"], "")
+    verdict_log = _verdict_log(out, cfg)
+    alerts = AlertManager(sc["alerts"])
+    if metrics is not None:
+        metrics.alert_stats = alerts.stats
+        port = int(sc["metrics"]["port"])
+        if port:
+            try:
+                bound = metrics.serve(port, sc["metrics"]["address"])
+            except OSError as exc:
+                raise UserError(f"cannot serve metrics on port {port}: {exc.strerror}") from exc
+            log.info("Prometheus metrics on http://%s:%d/metrics", sc["metrics"]["address"], bound)
+    if meter is not None:
+        _stop_on_signals(meter.stop)
+    batcher = Batcher(int(sc["batch"]["max_rows"]), float(sc["batch"]["max_wait_ms"]) / 1e3)
+    path = FlowPath(slot, verdicts, batcher, alerts, verdict_log, metrics)
+    slot.start()
+    try:
+        summary = path.run(frames)
+    finally:
+        slot.stop()
+        alerts.close()
+        if verdict_log is not None:
+            verdict_log.close()
+        if metrics is not None:
+            metrics.close()
+    meter_stats = meter.stats() if meter is not None else None
+    print_summary(slot.model, summary, str(file or args.interface), meter_stats, alerts.stats(), verdict_log,
+                  meter.restarts if meter is not None else 0)
+    if meter is not None and meter.restarts == 0 and meter_stats["flows_emitted"] != summary.flows:
+        log.error("the meter emitted %d flows but %d were judged",
+                  meter_stats["flows_emitted"], summary.flows)
+        return 1
+    return 0
+
+
+def _handle(args: argparse.Namespace, daemon: bool) -> int:
+    """Run a command, turning every user-facing error into one line and exit status 1 (2: config)."""
+    from flows.meter_csv import MeterCsvError
+    from serve.meter import MeterError
+    from serve.model_source import ModelError
+
+    name = "serve" if daemon else "classify"
+    try:
+        return _run(args, daemon)
+    except ConfigError as exc:
+        print(f"netsentry {name}: {exc}", file=sys.stderr)
+        return 2
+    except (UserError, ModelError, MeterError, MeterCsvError) as exc:
+        print(f"netsentry {name}: {exc}", file=sys.stderr)
+        return 1
+
+
+def classify_command(args: argparse.Namespace) -> int:
+    """``netsentry classify``."""
+    return _handle(args, daemon=False)
+
+
+def serve_command(args: argparse.Namespace) -> int:
+    """``netsentry serve``."""
+    return _handle(args, daemon=True)
+

@@ -1,0 +1,60 @@
+"""Micro-batching of flow rows: classify when enough rows wait, or when the oldest waited long enough.
+
+At light load a flow waits at most ``max_wait`` seconds for company, so its verdict comes
+quickly; at heavy load batches fill to ``max_rows`` and the model's per-call overhead is paid
+once per many flows.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import pandas as pd
+
+
+class Batcher:
+    """Collects frames of flow rows and says when a batch is due."""
+
+    def __init__(self, max_rows: int, max_wait: float, clock: Callable[[], float] = time.monotonic) -> None:
+        if max_rows < 1 or max_wait < 0:
+            raise ValueError("batch size must be >= 1 and max wait >= 0")
+        self.max_rows = max_rows
+        self.max_wait = max_wait
+        self._clock = clock
+        self._frames: list[pd.DataFrame] = []
+        self._rows = 0
+        self._oldest: float | None = None
+
+    def __len__(self) -> int:
+        return self._rows
+
+    def add(self, frame: pd.DataFrame) -> None:
+        """Queue the rows of ``frame`` (an empty frame is ignored)."""
+        if len(frame) == 0:
+            return
+        if self._oldest is None:
+            self._oldest = self._clock()
+        self._frames.append(frame)
+        self._rows += len(frame)
+
+    def wait_time(self) -> float | None:
+        """Seconds until the waiting rows are due (0 = now), or None when nothing waits."""
+        if self._oldest is None:
+            return None
+        if self._rows >= self.max_rows:
+            return 0.0
+        return max(0.0, self._oldest + self.max_wait - self._clock())
+
+    def due(self) -> bool:
+        """True when a batch should be classified now."""
+        wait = self.wait_time()
+        return wait is not None and wait <= 0
+
+    def take(self) -> pd.DataFrame | None:
+        """Every waiting row as one frame (None if nothing waits); the batcher is empty afterwards."""
+        if not self._frames:
+            return None
+        frames, self._frames, self._rows, self._oldest = self._frames, [], 0, None
+        batch = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+        return batch.reset_index(drop=True)

@@ -1,0 +1,269 @@
+"""Run ``capture/flowmeter`` as a child and read its CSV stream as it is written.
+
+The meter is started in the model's flow profile, on a capture file (``-r``) or an interface
+(``-i``, optional BPF filter).  Its stdout is read in blocks; each block is cut at the last
+newline and the complete rows are parsed with :func:`flows.meter_csv.parse_rows`, so the sensor
+sees exactly the types the pipeline trained on.  Statistics arrive on stderr as JSON lines.
+
+If a live meter dies unexpectedly, :class:`Meter` logs why (exit status or signal and its last
+stderr line) and restarts it with exponential backoff, counting restarts.  A meter that fails
+before writing its header (unknown interface, no permission, corrupt capture) raises
+:class:`MeterError` with the meter's own one-line reason instead.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import logging
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+
+import pandas as pd
+
+from flows.meter_csv import check_header, parse_rows
+from flows.schema import FLOW_COLUMNS
+
+log = logging.getLogger(__name__)
+
+#: Counters in the meter's statistics that add up across restarts.
+COUNTERS: tuple[str, ...] = (
+    "packets", "parsed", "skipped_total", "flows_emitted", "flows_evicted",
+    "flows_below_min_packets", "kernel_drops",
+)
+
+
+class MeterError(RuntimeError):
+    """The meter cannot run (bad input, interface, permission): a one-line reason."""
+
+
+@dataclass(frozen=True)
+class MeterSpec:
+    """How to run the meter: binary, profile, input and timing options."""
+
+    binary: Path
+    profile: str
+    file: Path | None = None
+    iface: str | None = None
+    bpf: str | None = None
+    flow_timeout: float = 120.0
+    activity_timeout: float = 5.0
+    stats_interval: float = 5.0
+    buffer_mib: int = 64
+
+    @property
+    def live(self) -> bool:
+        """True when capturing on an interface (restarts allowed), False for a capture file."""
+        return self.iface is not None
+
+    def command(self) -> list[str]:
+        """The meter's command line (CSV with the canonical header on stdout)."""
+        cmd = [str(self.binary), "--profile", self.profile, "--header", "canonical",
+               "--flow-timeout", f"{self.flow_timeout:g}", "--activity-timeout", f"{self.activity_timeout:g}"]
+        if self.live:
+            cmd += ["-i", str(self.iface), "-B", str(self.buffer_mib)]
+        else:
+            cmd += ["-r", str(self.file)]
+        if self.bpf:
+            cmd += ["-f", self.bpf]
+        if self.stats_interval > 0 and supports_stats_interval(str(self.binary)):
+            cmd += ["--stats-interval", f"{self.stats_interval:g}"]
+        return cmd
+
+
+@cache
+def supports_stats_interval(binary: str) -> bool:
+    """Whether this meter build prints periodic statistics (``--stats-interval`` in its help)."""
+    try:
+        out = subprocess.run([binary, "--help"], capture_output=True, text=True, timeout=10).stdout
+    except OSError:
+        return False
+    return "--stats-interval" in out
+
+
+def parse_stats_line(line: str) -> dict | None:
+    """The JSON statistics object on a meter stderr line (``flowmeter: {...}`` or ``{...}``), else None."""
+    start = line.find("{")
+    if start < 0 or not line.rstrip().endswith("}"):
+        return None
+    try:
+        value = json.loads(line[start:])
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) and "packets" in value else None
+
+
+def describe_exit(returncode: int) -> str:
+    """``exit status 1`` or ``killed by SIGKILL``."""
+    if returncode < 0:
+        try:
+            return f"killed by {signal.Signals(-returncode).name}"
+        except ValueError:
+            return f"killed by signal {-returncode}"
+    return f"exit status {returncode}"
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+    """Ask the kernel to SIGTERM the meter if the sensor dies, so no orphan keeps capturing."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+@dataclass
+class _Run:
+    """One meter process: its statistics and its stderr tail."""
+
+    proc: subprocess.Popen
+    stats: dict = field(default_factory=dict)
+    last_error: str = ""
+    header_seen: bool = False
+    started: float = field(default_factory=time.monotonic)
+    stderr_done: threading.Event = field(default_factory=threading.Event)
+
+
+class Meter:
+    """The meter child process, restarted in live mode; iterate :meth:`frames` for flow rows."""
+
+    def __init__(self, spec: MeterSpec, read_block: int = 1 << 20,
+                 restart_backoff: tuple[float, float] = (0.5, 30.0), max_restarts: int = 0) -> None:
+        self.spec = spec
+        self.read_block = read_block
+        self.backoff_first, self.backoff_max = restart_backoff
+        self.max_restarts = max_restarts
+        self.restarts = 0
+        self.rows_read = 0
+        self.partial_rows_lost = 0
+        self._finished: dict[str, int] = dict.fromkeys(COUNTERS, 0)  # totals of runs that ended
+        self._run: _Run | None = None
+        self._stopping = threading.Event()
+        self._lock = threading.Lock()
+
+    # -- statistics ---------------------------------------------------------------------------
+    def stats(self) -> dict[str, int]:
+        """Counters summed over every meter run so far (the current run's latest report included)."""
+        with self._lock:
+            current = self._run.stats if self._run else {}
+            return {k: self._finished[k] + int(current.get(k, 0)) for k in COUNTERS}
+
+    def _on_stderr(self, run: _Run) -> None:
+        """Collect statistics lines; remember (and log) anything else the meter says."""
+        assert run.proc.stderr is not None
+        for raw in run.proc.stderr:
+            line = raw.decode("utf-8", "replace").rstrip()
+            stats = parse_stats_line(line)
+            if stats is not None:
+                with self._lock:
+                    run.stats = stats
+                log.debug("meter stats: %s", stats)
+            elif line:
+                run.last_error = line
+                log.warning("meter: %s", line)
+        run.stderr_done.set()
+
+    # -- process ------------------------------------------------------------------------------
+    def _start(self) -> _Run:
+        cmd = self.spec.command()
+        log.info("starting meter: %s", " ".join(cmd))
+        try:
+            proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, preexec_fn=_die_with_parent)
+        except OSError as exc:
+            raise MeterError(f"cannot run the flow meter {self.spec.binary}: {exc.strerror}") from exc
+        run = _Run(proc)
+        threading.Thread(target=self._on_stderr, args=(run,), name="meter-stderr", daemon=True).start()
+        with self._lock:
+            self._run = run
+        return run
+
+    def _finish(self, run: _Run) -> int:
+        """Wait for the process and its stderr; fold its counters into the totals."""
+        returncode = run.proc.wait()
+        run.stderr_done.wait(5)
+        with self._lock:
+            for k in COUNTERS:
+                self._finished[k] += int(run.stats.get(k, 0))
+            self._run = None
+        return returncode
+
+    def stop(self) -> None:
+        """Ask the meter to finish: SIGTERM makes it write every open flow, then exit 0."""
+        self._stopping.set()
+        with self._lock:
+            run = self._run
+        if run and run.proc.poll() is None:
+            run.proc.send_signal(signal.SIGTERM)
+
+    @property
+    def pid(self) -> int | None:
+        """The current meter process id (None between runs)."""
+        with self._lock:
+            return self._run.proc.pid if self._run else None
+
+    # -- stream -------------------------------------------------------------------------------
+    def _rows(self, run: _Run) -> Iterator[pd.DataFrame]:
+        """Parse the run's stdout block by block; raises MeterError if no header ever came."""
+        fd = run.proc.stdout.fileno()  # type: ignore[union-attr]
+        tail = b""
+        while True:
+            block = os.read(fd, self.read_block)
+            if not block:
+                break
+            data = tail + block
+            cut = data.rfind(b"\n") + 1
+            complete, tail = data[:cut], data[cut:]
+            if not run.header_seen and complete:
+                first, _, complete = complete.partition(b"\n")
+                check_header(first.decode("utf-8", "replace").rstrip("\r").split(","))
+                run.header_seen = True
+            if complete:
+                frame = parse_rows(complete, FLOW_COLUMNS)
+                self.rows_read += len(frame)
+                yield frame
+        if tail:
+            self.partial_rows_lost += 1
+            log.warning("meter stream ended inside a row (%d bytes dropped)", len(tail))
+
+    def frames(self) -> Iterator[pd.DataFrame]:
+        """Flow rows as the meter writes them, until it ends (file) or :meth:`stop` (live).
+
+        Raises :class:`MeterError` if the meter cannot start, or (capture file) dies early.
+        """
+        backoff = self.backoff_first
+        in_a_row = 0
+        first = True
+        while not self._stopping.is_set():
+            run = self._start()
+            try:
+                yield from self._rows(run)
+            finally:
+                if run.proc.poll() is None and not self._stopping.is_set():
+                    run.proc.kill()  # the consumer gave up (error or close): do not leave it behind
+                returncode = self._finish(run)
+            reason = f"{describe_exit(returncode)}" + (f": {run.last_error}" if run.last_error else "")
+            if first and not run.header_seen:  # failed at start: a user mistake, not worth restarting
+                message = run.last_error.removeprefix("flowmeter: ") or describe_exit(returncode)
+                raise MeterError(f"flow meter: {message}")
+            first = False
+            if self._stopping.is_set() or (returncode == 0 and not self.spec.live):
+                return
+            if not self.spec.live:
+                raise MeterError(f"flow meter died while reading {self.spec.file} ({reason})")
+            if time.monotonic() - run.started > self.backoff_max:  # it ran fine for a while
+                backoff, in_a_row = self.backoff_first, 0
+            in_a_row += 1
+            if self.max_restarts and in_a_row > self.max_restarts:
+                raise MeterError(f"flow meter died {in_a_row} times in a row, giving up ({reason})")
+            log.error("flow meter died (%s); restarting in %.1f s", reason, backoff)
+            if self._stopping.wait(backoff):
+                return
+            backoff = min(backoff * 2, self.backoff_max)
+            self.restarts += 1
