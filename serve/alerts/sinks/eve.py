@@ -1,0 +1,69 @@
+"""EVE JSON lines: one Suricata-shaped alert event per line, appended to a file.
+
+Like Suricata's eve.json, the file is reopened when it was rotated away (logrotate moved or
+removed it), so log shippers following the path keep receiving alerts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import IO, Any
+
+from serve.alerts.alert import Alert, Summary
+from serve.alerts.render import eve_record, summary_record
+from serve.alerts.sink import Sink, option
+
+#: Relative paths in the config are taken from the project root (as the sensor's other paths).
+PROJECT_ROOT = Path(__file__).resolve().parents[3]
+
+
+class EveSink(Sink):
+    """Append EVE JSON lines to ``path``."""
+
+    kind = "eve"
+
+    def __init__(self, name: str, options: Mapping[str, Any]) -> None:
+        super().__init__(name, options)
+        path = Path(str(option(options, "path", required=True))).expanduser()
+        self.path = path if path.is_absolute() else PROJECT_ROOT / path
+        self._file: IO[str] | None = None
+        self._inode: tuple[int, int] | None = None
+
+    def describe(self) -> str:
+        return f"eve {self.path}"
+
+    def _open(self) -> IO[str]:
+        if self._file is not None and not self._rotated():
+            return self._file
+        self.close()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = open(self.path, "a", encoding="utf-8")  # held open across alerts
+        st = os.fstat(self._file.fileno())
+        self._inode = (st.st_dev, st.st_ino)
+        return self._file
+
+    def _rotated(self) -> bool:
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            return True
+        return (st.st_dev, st.st_ino) != self._inode
+
+    def _write(self, record: dict[str, Any]) -> None:
+        fh = self._open()
+        fh.write(json.dumps(record, separators=(",", ":")) + "\n")
+        fh.flush()  # a shipper tailing the file sees whole lines at once
+
+    def send(self, alert: Alert) -> None:
+        self._write(eve_record(alert))
+
+    def send_summary(self, summary: Summary) -> None:
+        self._write(summary_record(summary))
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None

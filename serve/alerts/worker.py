@@ -1,0 +1,170 @@
+"""One thread per sink: a bounded queue, a rate limit, retries with backoff, and counters.
+
+``offer()`` never blocks: when the queue is full the alert is dropped and counted, because a
+stuck SIEM or mail server must never slow classification.  The thread delivers alerts in order;
+over the rate limit it folds them into one :class:`Summary`, sent when the limit allows again (or
+on close), so a flood yields a handful of messages that still account for every detection.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+
+from serve.alerts.alert import Alert, Summary
+from serve.alerts.settings import RateLimit, RetryPolicy
+from serve.alerts.sink import Sink
+
+log = logging.getLogger(__name__)
+
+#: Counter names every sink reports (``AlertManager.stats()``).
+COUNTERS = ("sent", "failed", "retried", "dropped", "summarized")
+
+_IDLE_POLL_S = 0.2  # how often an idle worker looks at its summary and at close()
+
+
+class RateLimiter:
+    """A sliding window: at most ``limit.max`` sends in any ``limit.per_s`` seconds."""
+
+    def __init__(self, limit: RateLimit, clock: Callable[[], float] = time.monotonic) -> None:
+        self._limit = limit
+        self._clock = clock
+        self._sent: deque[float] = deque()
+
+    def _expire(self, now: float) -> None:
+        while self._sent and now - self._sent[0] >= self._limit.per_s:
+            self._sent.popleft()
+
+    def allow(self) -> bool:
+        """Whether one more send fits now; if so it is counted."""
+        now = self._clock()
+        self._expire(now)
+        if len(self._sent) >= self._limit.max:
+            return False
+        self._sent.append(now)
+        return True
+
+
+class SinkWorker:
+    """Delivers one sink's alerts on its own daemon thread."""
+
+    def __init__(self, sink: Sink, queue_size: int, retry: RetryPolicy, rate_limit: RateLimit | None) -> None:
+        self.sink = sink
+        self._queue: queue.Queue[Alert] = queue.Queue(maxsize=queue_size)
+        self._retry = retry
+        self._limiter = RateLimiter(rate_limit) if rate_limit else None
+        self._summary = Summary()
+        self._counts = dict.fromkeys(COUNTERS, 0)
+        self._counts_lock = threading.Lock()
+        self._closing = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"alert-sink-{sink.name}", daemon=True)
+        self._thread.start()
+
+    @property
+    def name(self) -> str:
+        return self.sink.name
+
+    def _count(self, counter: str, n: int = 1) -> None:
+        with self._counts_lock:
+            self._counts[counter] += n
+
+    def stats(self) -> dict[str, int]:
+        """A snapshot of this sink's counters."""
+        with self._counts_lock:
+            return dict(self._counts)
+
+    def offer(self, alert: Alert) -> bool:
+        """Queue ``alert`` without waiting; a full queue (or a closed sink) drops it and counts it."""
+        if not self._closing.is_set():
+            try:
+                self._queue.put_nowait(alert)
+                return True
+            except queue.Full:
+                pass
+        self._count("dropped")
+        return False
+
+    def close(self, timeout: float) -> None:
+        """Deliver what is queued (and any summary), then stop; give up after ``timeout`` seconds.
+
+        Alerts still queued when the time is up are counted as dropped; the daemon thread is left
+        behind (a transport stuck in a blocking call cannot be interrupted from outside).
+        """
+        self._closing.set()
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            left = self._drain_queue()
+            self._count("dropped", left)
+            log.warning("alert sink %s did not finish within %.1f s; %d queued alert(s) dropped",
+                        self.name, timeout, left)
+            return
+        self.sink.close()
+
+    def _drain_queue(self) -> int:
+        left = 0
+        while True:
+            try:
+                self._queue.get_nowait()
+            except queue.Empty:
+                return left
+            left += 1
+
+    def _run(self) -> None:
+        while True:
+            try:
+                alert = self._queue.get(timeout=_IDLE_POLL_S)
+            except queue.Empty:
+                if self._closing.is_set():
+                    break
+                self._maybe_send_summary()
+                continue
+            self._handle(alert)
+        if self._summary.alerts:  # the last word on close, whatever the rate limit says
+            self._send_summary()
+
+    def _handle(self, alert: Alert) -> None:
+        if self._summary.alerts and self._limiter is not None:
+            self._maybe_send_summary()
+        if self._limiter is None or (not self._summary.alerts and self._limiter.allow()):
+            self._deliver(lambda: self.sink.send(alert), 1)
+        else:
+            self._summary.add(alert)
+            self._count("summarized")
+
+    def _maybe_send_summary(self) -> None:
+        if self._summary.alerts and (self._limiter is None or self._limiter.allow()):
+            self._send_summary()
+
+    def _send_summary(self) -> None:
+        summary, self._summary = self._summary, Summary()
+        self._deliver(lambda: self.sink.send_summary(summary), 1)
+
+    def _deliver(self, attempt: Callable[[], None], n: int) -> None:
+        """Run ``attempt`` until it succeeds or the retry policy is spent; count the outcome."""
+        delay = self._retry.backoff_s
+        for tries in range(1, self._retry.attempts + 1):
+            try:
+                attempt()
+            except Exception as exc:  # any transport error: the sink must not kill its thread
+                last = tries == self._retry.attempts or self._closing.is_set()
+                log.warning("alert sink %s (%s): %s%s", self.name, self.sink.describe(),
+                            _one_line(exc), "; giving up" if last else f"; retrying in {delay:.1f} s")
+                if last:
+                    self._count("failed", n)
+                    return
+                self._count("retried")
+                # close() cuts the wait short, and on shutdown the next failure is final
+                self._closing.wait(delay)
+                delay = min(delay * 2, self._retry.max_backoff_s)
+                continue
+            self._count("sent", n)
+            return
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
