@@ -32,7 +32,20 @@ class UserError(Exception):
     """A mistake the user can fix, reported as one line."""
 
 
+class _OverridesAnywhere(argparse.ArgumentParser):
+    """Takes ``KEY=VALUE`` overrides after options too (``FILE -o OUT a=b``): plain argparse stops
+    filling a ``nargs="*"`` positional once an option came between (CPython issue 15112)."""
+
+    def parse_known_args(self, args=None, namespace=None):  # type: ignore[override]
+        ns, extras = super().parse_known_args(args, namespace)
+        late = [a for a in extras if "=" in a and not a.startswith("-")]
+        if late:
+            ns.overrides = list(getattr(ns, "overrides", None) or []) + late
+        return ns, [a for a in extras if a not in late]
+
+
 def _add_common(p: argparse.ArgumentParser) -> None:
+    p.__class__ = _OverridesAnywhere
     p.add_argument("--model", metavar="URI",
                    help="registered model, e.g. models:/netsentry@champion (default: serve.model.uri)")
     p.add_argument("--log-json", action="store_true", help="log one JSON object per line on stderr")

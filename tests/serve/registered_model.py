@@ -1,0 +1,75 @@
+"""A small pipeline-shaped model, registered in a tracking store, for the sensor's tests.
+
+Trained on real meter rows: the flows of the shared ``synscan.pcap`` labelled ``PortScan``, the
+flows of a few ordinary protocol captures labelled ``BENIGN``.  It goes through the pipeline's
+own ``fit_inference_model`` + ``log_and_register``, with the version tags the sensor reads
+(``flow_profile``, ``features``), so the sensor loads it exactly like a ``dvc repro`` model.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from functools import cache
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+from sklearn.ensemble import RandomForestClassifier
+
+from flows.meter_csv import read_meter_csv
+from flows.schema import feature_columns
+from pipeline.model import TRUSTED_TYPES, fit_inference_model
+from pipeline.tracking import log_and_register
+
+METER = Path(__file__).resolve().parents[2] / "capture" / "flowmeter"
+
+#: Ordinary traffic (BENIGN) from the shared protocol captures.
+BENIGN_CAPTURES = ("iphone.pcap", "android.pcap", "http_ipv6.pcap", "1kxun.pcap", "facebook.pcap",
+                   "dhcp.pcap", "ssh.pcap", "instagram.pcap", "mdns.pcap", "skype.pcap")
+
+#: What the model reads: the first canonical features (no Destination Port shortcut).
+FEATURES: tuple[str, ...] = tuple(feature_columns(False)[:16])
+
+
+def meter(capture: Path, out: Path, profile: str = "clean") -> pd.DataFrame:
+    """Run the meter on ``capture`` and read its rows."""
+    subprocess.run([str(METER), "-r", str(capture), "--profile", profile, "-q", "-o", str(out)],
+                   check=True, timeout=120)
+    return read_meter_csv(out)
+
+
+@cache
+def _training_rows(pcaps: Path, work: Path, profile: str) -> tuple[pd.DataFrame, tuple[str, ...]]:
+    work.mkdir(parents=True, exist_ok=True)
+    frames, labels = [], []
+    for name, label in [("synscan.pcap", "PortScan")] + [(n, "BENIGN") for n in BENIGN_CAPTURES]:
+        rows = meter(pcaps / "protocols" / name, work / f"{name}.{profile}.csv", profile)
+        frames.append(rows)
+        labels += [label] * len(rows)
+    return pd.concat(frames, ignore_index=True), tuple(labels)
+
+
+def register_model(tracking_uri: str, pcaps: Path, work: Path, *, name: str = "netsentry",
+                   alias: str = "champion", profile: str = "clean", seed: int = 0,
+                   features: tuple[str, ...] = FEATURES, tags: dict[str, str] | None = None) -> str:
+    """Train, log and register a version of ``name``, point ``alias`` at it; returns the version."""
+    rows, labels = _training_rows(pcaps, work, profile)
+    train = rows[list(features)]
+    medians = {f: float(pd.to_numeric(train[f], errors="coerce").replace([float("inf"), -float("inf")],
+                                                                          float("nan")).median())
+               for f in features}
+    medians = {f: (0.0 if v != v else v) for f, v in medians.items()}  # noqa: PLR0124 - NaN check
+    forest = RandomForestClassifier(n_estimators=5, max_depth=6, random_state=seed, n_jobs=1)
+    model = fit_inference_model(train, list(labels), list(features), medians, forest)
+    mlflow.set_tracking_uri(tracking_uri)
+    experiment = mlflow.get_experiment_by_name("netsentry-serve-tests")
+    if experiment is not None:
+        exp_id = experiment.experiment_id
+    else:  # an embedded store keeps artifacts in `work`; a server chooses its own place
+        location = None if tracking_uri.startswith("http") else (work / "artifacts").as_uri()
+        exp_id = mlflow.create_experiment("netsentry-serve-tests", artifact_location=location)
+    all_tags = {"flow_profile": profile, "features": ",".join(features), **(tags or {})}
+    with mlflow.start_run(experiment_id=exp_id):
+        info = log_and_register(model, train.head(5), all_tags,
+                                {"registered_model": name, "alias": alias}, list(TRUSTED_TYPES))
+    return info["version"]
