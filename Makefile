@@ -20,8 +20,17 @@ repro: params
 	@$(PY) -m pipeline.clean --check-input
 	@.venv/bin/dvc repro
 
+# The capture `make run` classifies: the lab's own if committed, else a shared CICIDS2017 one.
+SHARED_DATA ?= $(or $(NETSENTRY_SHARED_DATA),../shared/data)
+DEMO_PCAP := $(firstword $(wildcard data/lab/demo.pcap) $(wildcard $(SHARED_DATA)/pcaps/cicids2017/WebattackSQLinj.pcap))
+
 run: repro
-	@$(PY) -m pipeline.demo
+	@if [ -z "$(DEMO_PCAP)" ]; then \
+	  echo "make run: no capture to classify (neither data/lab/demo.pcap nor $(SHARED_DATA)/pcaps/cicids2017/WebattackSQLinj.pcap; set NETSENTRY_SHARED_DATA)"; \
+	else \
+	  echo "== netsentry classify $(DEMO_PCAP) -o data/serve/verdicts.csv"; \
+	  .venv/bin/netsentry classify "$(DEMO_PCAP)" -o data/serve/verdicts.csv; \
+	fi
 
 meter:
 	@$(MAKE) -s -C capture

@@ -159,12 +159,15 @@ def _stop_on_signals(stop: Any) -> None:
 # -- output --------------------------------------------------------------------------------------
 
 def print_summary(model: Any, summary: Any, source: str, meter_stats: dict[str, int] | None,
-                  alert_stats: dict[str, dict[str, int]], verdict_log: Any, restarts: int = 0) -> None:
+                  alert_stats: dict[str, dict[str, int]], verdict_log: Any, restarts: int = 0,
+                  figures: str | None = None) -> None:
     """The table ``classify`` prints (and ``serve`` prints at exit)."""
     cached = " [loaded from cache: tracking server unreachable]" if model.from_cache else ""
     versions = " -> ".join(summary.versions) or model.version
     print(f"model     {model.name} version {versions} "
           f"(profile {model.profile}, runtime {model.runtime}){cached}")
+    if figures:
+        print(f"          test set: {figures}")
     line = f"input     {source}: {summary.flows} flows"
     if meter_stats is not None:
         line += (f" (meter: {meter_stats['packets']} packets, {meter_stats['flows_emitted']} flows emitted, "
@@ -255,8 +258,13 @@ def _run(args: argparse.Namespace, daemon: bool) -> int:
         if metrics is not None:
             metrics.close()
     meter_stats = meter.stats() if meter is not None else None
+    figures = None
+    if not daemon and not slot.model.from_cache:
+        from serve.model_figures import test_figures
+
+        figures = test_figures(source.tracking_uri, slot.model.name, slot.model.version)
     print_summary(slot.model, summary, str(file or args.interface), meter_stats, alerts.stats(), verdict_log,
-                  meter.restarts if meter is not None else 0)
+                  meter.restarts if meter is not None else 0, figures)
     if meter is not None and meter.restarts == 0 and meter_stats["flows_emitted"] != summary.flows:
         log.error("the meter emitted %d flows but %d were judged",
                   meter_stats["flows_emitted"], summary.flows)
