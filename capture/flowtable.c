@@ -151,6 +151,19 @@ static void lru_append(struct ns_meter *m, uint32_t i)
     m->lru_tail = i;
 }
 
+static uint64_t table_bytes(const struct ns_meter *m)
+{
+    return (uint64_t)m->capacity * sizeof(struct entry) + (uint64_t)m->nslots * sizeof(uint64_t);
+}
+
+/* After the table grew: remember its largest size. */
+static void note_size(struct ns_meter *m)
+{
+    uint64_t b = table_bytes(m);
+    if (b > m->stats.table_peak_bytes)
+        m->stats.table_peak_bytes = b;
+}
+
 static void slot_insert(uint64_t *slots, uint32_t mask, uint32_t tag, uint32_t idx)
 {
     uint32_t i = tag & mask;
@@ -174,6 +187,7 @@ static int grow_slots(struct ns_meter *m)
     free(m->slots);
     m->slots = b;
     m->nslots = n;
+    note_size(m);
     return 0;
 }
 
@@ -217,6 +231,7 @@ static uint32_t alloc_entry(struct ns_meter *m)
             return NIL;
         m->pool = p;
         m->capacity = (uint32_t)cap;
+        note_size(m);
     }
     return m->used_top++;
 }
@@ -229,16 +244,21 @@ static int key_eq(const struct ns_key *x, const struct ns_key *y)
     return ((a[0] ^ b[0]) | (a[1] ^ b[1]) | (a[2] ^ b[2]) | (a[3] ^ b[3]) | (a[4] ^ b[4])) == 0;
 }
 
-static uint32_t lookup(const struct ns_meter *m, const struct ns_key *k, uint32_t tag)
+static uint32_t lookup(struct ns_meter *m, const struct ns_key *k, uint32_t tag)
 {
-    uint32_t mask = m->nslots - 1;
-    for (uint32_t i = tag & mask;; i = (i + 1) & mask) {
+    uint32_t mask = m->nslots - 1, found = NIL, probes = 1;
+    for (uint32_t i = tag & mask;; i = (i + 1) & mask, probes++) {
         uint64_t s = m->slots[i];
         if (s == EMPTY)
-            return NIL;
-        if (SLOT_TAG(s) == tag && key_eq(&m->pool[SLOT_IDX(s)].key, k))
-            return SLOT_IDX(s);
+            break;
+        if (SLOT_TAG(s) == tag && key_eq(&m->pool[SLOT_IDX(s)].key, k)) {
+            found = SLOT_IDX(s);
+            break;
+        }
     }
+    if (probes > m->stats.hash_probe_max)
+        m->stats.hash_probe_max = probes;
+    return found;
 }
 
 /* Write the flow's row (if it has enough packets), unlink and free the entry. */
@@ -252,6 +272,8 @@ static void finish(struct ns_meter *m, uint32_t i, int evicted)
             m->emit(m->ctx, m->row, (size_t)n);
             m->stats.flows_emitted++;
             m->stats.flows_evicted += (uint64_t)evicted;
+        } else {
+            m->stats.flows_unformatted++;
         }
     } else {
         m->stats.flows_below_min++;
@@ -288,6 +310,7 @@ struct ns_meter *ns_meter_new(const struct ns_meter_config *cfg, ns_emit_fn emit
     for (uint32_t i = 0; i < m->nslots; i++)
         m->slots[i] = EMPTY;
     m->free_head = m->lru_head = m->lru_tail = NIL;
+    note_size(m);
     return m;
 }
 
@@ -324,6 +347,7 @@ void ns_meter_flush(struct ns_meter *m)
 void ns_meter_get_stats(const struct ns_meter *m, struct ns_meter_stats *out)
 {
     *out = m->stats;
+    out->table_bytes = table_bytes(m);
     /* an entry plus its share of the index at the current table size */
     out->bytes_per_flow = sizeof(struct entry) +
                           (uint64_t)m->nslots * sizeof(uint64_t) / (m->capacity ? m->capacity : 1);

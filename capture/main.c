@@ -14,10 +14,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "meter.h"
 #include "output.h"
 #include "parse.h"
+#include "pcapscan.h"
 
 #define VERSION "0.1.0"
 
@@ -33,7 +36,7 @@ static const char usage_text[] =
     "  -f EXPR                BPF filter, e.g. 'tcp or udp' (both modes)\n"
     "  -s SNAPLEN             snapshot length in bytes (live; default 262144)\n"
     "  -p                     do not put the interface into promiscuous mode\n"
-    "  -B MIB                 kernel capture buffer in MiB (live; default 64)\n"
+    "  -B MIB                 kernel capture buffer in MiB, 1..2047 (live; default 64)\n"
     "\n"
     "flows and features:\n"
     "  --profile P            cic2017 | engelen | clean (default clean):\n"
@@ -53,20 +56,35 @@ static const char usage_text[] =
     "  --rotate-size MB       with -o: continue in FILE.1, FILE.2, ... after MB megabytes (e.g. 0.5)\n"
     "  --rotate-time SEC      with -o: start the next file every SEC seconds\n"
     "  --stats-json FILE      write the final statistics as one JSON object\n"
-    "  -q                     no statistics line on standard error\n"
+    "  --stats-interval SEC   every SEC seconds write the statistics as one line of JSON to standard\n"
+    "                         error with \"final\": false; the last line at exit has \"final\": true\n"
+    "  -q                     no statistics line on standard error (without --stats-interval)\n"
     "  -h, --help             this help;  --version  the version\n"
     "\n"
-    "Every open flow is written at end of input and on SIGINT/SIGTERM. Statistics: packets read,\n"
-    "parsed, skipped by reason, flows emitted/evicted, kernel drops (live).\n"
-    "Exit status: 0 ok, 1 runtime error (cannot open input or output), 2 usage error.\n";
+    "Every open flow is written at end of input and on SIGINT/SIGTERM (a normal stop: whole rows,\n"
+    "exit 0). Rows go out in blocks; in live mode, and whenever the output is not a regular file\n"
+    "(a pipe, a terminal), they are written after every read round: a finished flow reaches the\n"
+    "reader at once.\n"
+    "Statistics: packets read, parsed, skipped by reason, flows written/evicted/not written, table\n"
+    "size, kernel drops (live), whether the input ended early.\n"
+    "Exit status: 0 ok (also after SIGINT/SIGTERM); 1 runtime error (cannot open the input, the\n"
+    "output or the statistics file, a write failed, the capture failed); 2 usage error; 3 the\n"
+    "capture file is damaged or cut: everything before the damage was metered and written, the\n"
+    "statistics give input_ended_early, bytes_not_read and packets_not_read.\n";
 
 enum { OPT_PROFILE = 256, OPT_HEADER, OPT_ROTATE_SIZE, OPT_ROTATE_TIME, OPT_FLOW_TIMEOUT,
-       OPT_ACTIVITY_TIMEOUT, OPT_MAX_FLOWS, OPT_STATS_JSON, OPT_VERSION };
+       OPT_ACTIVITY_TIMEOUT, OPT_MAX_FLOWS, OPT_STATS_JSON, OPT_STATS_INTERVAL, OPT_VERSION };
+
+/* Exit statuses (documented in --help and README.md). */
+enum { EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_USAGE = 2, EXIT_INPUT_ENDED_EARLY = 3 };
+
+/* Offline packets per read round: between rounds the output and the statistics are served. */
+#define ROUND_PACKETS 256
 
 struct options {
     const char *file, *iface, *filter, *out, *stats_json, *header;
     int snaplen, promisc, buffer_mib, quiet, profile;
-    double flow_timeout, activity_timeout, rotate_secs;
+    double flow_timeout, activity_timeout, rotate_secs, stats_interval;
     uint64_t max_flows, rotate_bytes;
 };
 
@@ -74,8 +92,12 @@ struct run {
     struct ns_meter *meter;
     struct ns_output out;
     struct ns_run_stats stats;
+    pcap_t *handle;
     int dlt;
     uint64_t last_ts_us;
+    int classic, swapped, nsec; /* offline classic pcap file: where the read stopped is known */
+    uint64_t input_offset;      /* its end of the last record read */
+    double next_stats;          /* monotonic time of the next --stats-interval line */
 };
 
 static pcap_t *volatile g_handle;
@@ -86,7 +108,7 @@ static _Noreturn void usage_error(const char *fmt, const char *arg)
     fprintf(stderr, "flowmeter: ");
     fprintf(stderr, fmt, arg);
     fprintf(stderr, "\ntry 'flowmeter --help'\n");
-    exit(2);
+    exit(EXIT_USAGE);
 }
 
 static double parse_seconds(const char *opt, const char *text, int allow_zero)
@@ -122,6 +144,7 @@ static void parse_options(int argc, char **argv, struct options *o)
         {"activity-timeout", required_argument, NULL, OPT_ACTIVITY_TIMEOUT},
         {"max-flows", required_argument, NULL, OPT_MAX_FLOWS},
         {"stats-json", required_argument, NULL, OPT_STATS_JSON},
+        {"stats-interval", required_argument, NULL, OPT_STATS_INTERVAL},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, OPT_VERSION},
         {NULL, 0, NULL, 0},
@@ -137,7 +160,8 @@ static void parse_options(int argc, char **argv, struct options *o)
         case 'f': o->filter = optarg; break;
         case 's': o->snaplen = (int)parse_count("-s", optarg, 64, 262144); break;
         case 'p': o->promisc = 0; break;
-        case 'B': o->buffer_mib = (int)parse_count("-B", optarg, 1, 4096); break;
+        /* pcap_set_buffer_size() takes an int of bytes: 2047 MiB is the most it can express */
+        case 'B': o->buffer_mib = (int)parse_count("-B", optarg, 1, INT_MAX / (1024 * 1024)); break;
         case 'o': o->out = optarg; break;
         case 'q': o->quiet = 1; break;
         case 'h': fputs(usage_text, stdout); exit(0);
@@ -162,6 +186,7 @@ static void parse_options(int argc, char **argv, struct options *o)
             break;
         case OPT_MAX_FLOWS: o->max_flows = parse_count("--max-flows", optarg, 1, 1u << 30); break;
         case OPT_STATS_JSON: o->stats_json = optarg; break;
+        case OPT_STATS_INTERVAL: o->stats_interval = parse_seconds("--stats-interval", optarg, 0 /* > 0 */); break;
         case ':': usage_error("option %s needs a value", argv[optind - 1]);
         default: usage_error("unknown option '%s'", argv[optind - 1]);
         }
@@ -176,13 +201,17 @@ static void parse_options(int argc, char **argv, struct options *o)
 
 static void emit_row(void *ctx, const char *line, size_t len)
 {
-    ns_output_line(&((struct run *)ctx)->out, line, len);
+    struct run *r = (struct run *)ctx;
+    /* the output failed (reported): stop reading, the rest of the flows are counted as not written */
+    if (ns_output_line(&r->out, line, len) != 0 && r->handle)
+        pcap_breakloop(r->handle);
 }
 
 static void on_packet(u_char *user, const struct pcap_pkthdr *h, const u_char *data)
 {
     struct run *r = (struct run *)user;
     r->stats.packets++;
+    r->input_offset += 16 + (uint64_t)h->caplen;
     struct ns_packet pkt;
     int verdict = ns_parse_packet(r->dlt, data, h->caplen, h->len, &pkt);
     if (verdict != NS_OK) {
@@ -224,7 +253,7 @@ static pcap_t *open_input(const struct options *o)
         }
         pcap_set_snaplen(p, o->snaplen);
         pcap_set_promisc(p, o->promisc);
-        pcap_set_buffer_size(p, o->buffer_mib * 1024 * 1024);
+        pcap_set_buffer_size(p, o->buffer_mib * 1024 * 1024); /* <= INT_MAX by the option's range */
         /* no immediate mode: it makes libpcap use one snaplen-sized ring slot per packet (256 slots
          * in 64 MiB), which drops bursts; block mode delivers within the 1 s timeout instead */
         pcap_set_timeout(p, 1000);
@@ -268,63 +297,151 @@ static uint64_t wall_us(void)
     return (uint64_t)tv.tv_sec * 1000000 + (uint64_t)tv.tv_usec;
 }
 
-/* Read until end of file, error or signal.  Returns 0, or 1 on a read error (reported). */
-static int capture_loop(pcap_t *p, struct run *r, const struct options *o)
+static double monotonic(void)
 {
-    if (o->file) {
-        int rc = pcap_loop(p, -1, on_packet, (u_char *)r);
-        if (rc == PCAP_ERROR) {
-            const char *msg = pcap_geterr(p);
-            /* a capture cut short (still being written, copied in part): keep what was read */
-            int cut = strstr(msg, "truncated") != NULL;
-            fprintf(stderr, "flowmeter: %s%s: %s\n", cut ? "warning: " : "",
-                    strcmp(o->file, "-") ? o->file : "stdin", msg);
-            return cut ? 0 : 1;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Fill r->stats from the engine, the output and (live) the kernel. */
+static void collect(struct run *r, const struct options *o)
+{
+    struct ns_meter_stats ms;
+    ns_meter_get_stats(r->meter, &ms);
+    r->stats.flows_emitted = r->out.rows_written;
+    r->stats.flows_unwritten = r->out.rows_lost;
+    r->stats.flows_unformatted = ms.flows_unformatted;
+    r->stats.flows_dropped_nomem = ms.flows_dropped_nomem;
+    r->stats.flows_evicted = ms.flows_evicted;
+    r->stats.flows_below_min = ms.flows_below_min;
+    r->stats.active_flows = ms.active_flows;
+    r->stats.max_active_flows = ms.max_active_flows;
+    r->stats.bytes_per_flow = ms.bytes_per_flow;
+    r->stats.table_bytes = ms.table_bytes;
+    r->stats.table_peak_bytes = ms.table_peak_bytes;
+    r->stats.hash_probe_max = ms.hash_probe_max;
+    struct pcap_stat ps;
+    if (o->iface && r->handle && pcap_stats(r->handle, &ps) == 0)
+        r->stats.kernel_drops = (uint64_t)ps.ps_drop + ps.ps_ifdrop;
+}
+
+/* One line of statistics on stderr, written whole even if a signal arrives meanwhile. */
+static void stats_line(const struct run *r, const char *prefix)
+{
+    char line[8192];
+    size_t n = (size_t)snprintf(line, sizeof line, "%s", prefix);
+    int len = ns_stats_format(line + n, sizeof line - n - 1, &r->stats);
+    if (len < 0)
+        return;
+    n += (size_t)len;
+    line[n++] = '\n';
+    ns_write_all(STDERR_FILENO, line, n, NULL);
+}
+
+/* Between read rounds: rows out at once when live or to a pipe, the statistics line when due. */
+static void after_round(struct run *r, const struct options *o)
+{
+    if ((r->out.prompt || o->iface) && r->out.used > 0)
+        ns_output_flush(&r->out);
+    if (o->stats_interval > 0) {
+        double now = monotonic();
+        if (now >= r->next_stats) {
+            ns_output_flush(&r->out); /* the line counts written rows only */
+            collect(r, o);
+            r->stats.final = 0;
+            stats_line(r, "");
+            r->next_stats = now + o->stats_interval;
         }
-        return 0;
     }
+}
+
+/* Read a file until its end, a damaged record, a signal or an output failure. */
+static int read_offline(pcap_t *p, struct run *r, const struct options *o)
+{
+    for (;;) {
+        int rc = pcap_dispatch(p, ROUND_PACKETS, on_packet, (u_char *)r);
+        if (rc == 0)
+            return EXIT_OK; /* end of file */
+        if (rc == PCAP_ERROR && !g_stop) {
+            /* any read error after a good open is the file's content: damaged, or cut short */
+            const char *name = strcmp(o->file, "-") ? o->file : "stdin";
+            fprintf(stderr, "flowmeter: %s: input ended early after %llu packets: %s\n", name,
+                    (unsigned long long)r->stats.packets, pcap_geterr(p));
+            r->stats.input_ended_early = 1;
+            if (r->classic) {
+                struct ns_pcap_rest rest;
+                ns_pcap_scan_rest(o->file, r->input_offset, r->swapped, r->nsec, &rest);
+                r->stats.bytes_not_read = rest.bytes;
+                r->stats.packets_not_read = rest.records;
+            }
+            return EXIT_INPUT_ENDED_EARLY;
+        }
+        /* PCAP_ERROR with g_stop: a read interrupted by SIGINT/SIGTERM, a normal stop */
+        if (rc < 0 || g_stop || r->out.failed)
+            return EXIT_OK;
+        after_round(r, o);
+    }
+}
+
+/* Capture until a signal, a capture error or an output failure. */
+static int read_live(pcap_t *p, struct run *r, const struct options *o)
+{
     struct pollfd pfd = {.fd = pcap_get_selectable_fd(p), .events = POLLIN};
-    while (!g_stop) {
-        if (pfd.fd >= 0 && poll(&pfd, 1, 1000) < 0 && errno != EINTR) {
+    while (!g_stop && !r->out.failed) {
+        int wait_ms = 1000;
+        if (o->stats_interval > 0) {
+            double left = r->next_stats - monotonic();
+            wait_ms = left <= 0 ? 0 : left < 1 ? (int)(left * 1000) + 1 : 1000;
+        }
+        if (pfd.fd >= 0 && poll(&pfd, 1, wait_ms) < 0 && errno != EINTR) {
             fprintf(stderr, "flowmeter: %s: poll: %s\n", o->iface, strerror(errno));
-            return 1;
+            return EXIT_RUNTIME;
         }
         int rc = pcap_dispatch(p, -1, on_packet, (u_char *)r);
         if (rc == PCAP_ERROR) {
             fprintf(stderr, "flowmeter: %s: %s\n", o->iface, pcap_geterr(p));
-            return 1;
+            return EXIT_RUNTIME;
         }
         uint64_t now = wall_us();
         ns_meter_tick(r->meter, now > r->last_ts_us ? now : r->last_ts_us);
+        after_round(r, o);
     }
     /* stopped: the kernel still holds a partly filled block until its 1 s timeout retires it;
      * read it so the packets that arrived before the signal are in the flows */
-    for (uint64_t until = wall_us() + 1200000; wall_us() < until;) {
+    for (uint64_t until = wall_us() + 1200000; wall_us() < until && !r->out.failed;) {
         if (pfd.fd >= 0)
             poll(&pfd, 1, 100);
         if (pcap_dispatch(p, -1, on_packet, (u_char *)r) == PCAP_ERROR)
             break;
+        after_round(r, o);
     }
-    return 0;
+    return EXIT_OK;
 }
 
-static void report(const struct run *r, const struct options *o)
+/* The final statistics: the --stats-json file and the stderr line.  Returns -1 if the file failed. */
+static int report(struct run *r, const struct options *o, FILE *json)
 {
-    if (o->stats_json) {
-        FILE *fp = fopen(o->stats_json, "w");
-        if (!fp) {
-            fprintf(stderr, "flowmeter: cannot write %s: %s\n", o->stats_json, strerror(errno));
-        } else {
-            ns_stats_json(fp, &r->stats);
-            fputc('\n', fp);
-            fclose(fp);
+    int rc = 0;
+    r->stats.final = o->stats_interval > 0 ? 1 : -1;
+    if (json) {
+        char text[8192];
+        int n = ns_stats_format(text, sizeof text, &r->stats);
+        if (n < 0 || fprintf(json, "%s\n", text) < 0 || fflush(json) != 0 || ferror(json)) {
+            fprintf(stderr, "flowmeter: write failed on %s: %s\n", o->stats_json, strerror(errno));
+            rc = -1;
+        }
+        if (fclose(json) != 0 && rc == 0) {
+            fprintf(stderr, "flowmeter: write failed on %s: %s\n", o->stats_json, strerror(errno));
+            rc = -1;
         }
     }
-    if (!o->quiet) {
-        fputs("flowmeter: ", stderr);
-        ns_stats_json(stderr, &r->stats);
-        fputc('\n', stderr);
-    }
+    /* with --stats-interval the lines are a stream of bare JSON objects for a parent process */
+    if (o->stats_interval > 0)
+        stats_line(r, "");
+    else if (!o->quiet)
+        stats_line(r, "flowmeter: ");
+    return rc;
 }
 
 int main(int argc, char **argv)
@@ -332,21 +449,38 @@ int main(int argc, char **argv)
     struct options o;
     parse_options(argc, argv, &o);
 
+    /* opened first: a wrong path must not cost a whole capture */
+    FILE *json = NULL;
+    if (o.stats_json && !(json = fopen(o.stats_json, "w"))) {
+        fprintf(stderr, "flowmeter: cannot write %s: %s\n", o.stats_json, strerror(errno));
+        return EXIT_RUNTIME;
+    }
     pcap_t *p = open_input(&o);
-    if (!p)
-        return 1;
+    if (!p) {
+        if (json) { /* nothing was read: no statistics file rather than an empty one */
+            fclose(json);
+            unlink(o.stats_json);
+        }
+        return EXIT_RUNTIME;
+    }
 
     static struct run r;
+    r.handle = p;
     r.dlt = pcap_datalink(p);
     r.stats.profile = ns_profile_name(o.profile);
     r.stats.link_type = r.dlt;
+    r.stats.bytes_not_read = r.stats.packets_not_read = -1;
+    r.stats.final = -1;
+    if (o.file && strcmp(o.file, "-") != 0 && ns_pcap_is_classic(o.file, &r.swapped, &r.nsec)) {
+        r.classic = 1;
+        r.input_offset = 24;
+    }
     static char header[8192];
-    r.out = (struct ns_output){.path = o.out, .line_buffered = o.iface != NULL,
-                               .rotate_bytes = o.rotate_bytes, .rotate_secs = o.rotate_secs};
+    r.out = (struct ns_output){.path = o.out, .rotate_bytes = o.rotate_bytes, .rotate_secs = o.rotate_secs};
     if (strcmp(o.header, "none") != 0) {
         if (ns_header_line(o.header, header, sizeof header) < 0) {
             fprintf(stderr, "flowmeter: internal error: header too long\n");
-            return 1;
+            return EXIT_RUNTIME;
         }
         r.out.header = header;
     }
@@ -357,41 +491,36 @@ int main(int argc, char **argv)
     if (!r.meter) {
         fprintf(stderr, "flowmeter: out of memory\n");
         pcap_close(p);
-        return 1;
-    }
-    if (ns_output_open(&r.out) != 0) {
-        ns_meter_free(r.meter);
-        pcap_close(p);
-        return 1;
+        return EXIT_RUNTIME;
     }
 
+    /* no SA_RESTART: a blocked read of a slow stdin returns so the stop is prompt; writes retry
+     * after EINTR themselves (ns_write_all), so a signal never tears a row */
     struct sigaction sa = {0};
     sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);
     g_handle = p;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    /* a reader that went away is a write error (EPIPE) reported like any other, not a silent death */
+    signal(SIGPIPE, SIG_IGN);
 
-    int status = capture_loop(p, &r, &o);
-
-    ns_meter_flush(r.meter);
-    struct ns_meter_stats ms;
-    ns_meter_get_stats(r.meter, &ms);
-    r.stats.flows_emitted = ms.flows_emitted;
-    r.stats.flows_evicted = ms.flows_evicted;
-    r.stats.flows_below_min = ms.flows_below_min;
-    r.stats.max_active_flows = ms.max_active_flows;
-    r.stats.bytes_per_flow = ms.bytes_per_flow;
-    if (o.iface) {
-        struct pcap_stat ps;
-        if (pcap_stats(p, &ps) == 0)
-            r.stats.kernel_drops = (uint64_t)ps.ps_drop + ps.ps_ifdrop;
+    int status = EXIT_OK;
+    if (ns_output_open(&r.out) == 0) {
+        r.next_stats = monotonic() + o.stats_interval;
+        status = o.file ? read_offline(p, &r, &o) : read_live(p, &r, &o);
+    } else {
+        status = EXIT_RUNTIME;
     }
+    ns_meter_flush(r.meter);
+    if (ns_output_close(&r.out) != 0)
+        status = EXIT_RUNTIME;
+    collect(&r, &o);
     g_handle = NULL;
     pcap_close(p);
+    r.handle = NULL;
     ns_meter_free(r.meter);
-    if (ns_output_close(&r.out) != 0)
-        status = 1;
-    report(&r, &o);
+    if (report(&r, &o, json) != 0)
+        status = EXIT_RUNTIME;
     return status;
 }

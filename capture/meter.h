@@ -37,7 +37,8 @@ struct ns_meter_config {
     int cic2017_header;          /* 1: emit the duplicated Fwd Header Length column too */
 };
 
-/* Called once per finished flow with one CSV line (no newline), len bytes. */
+/* Called once per finished flow with one CSV line (no newline), len bytes.  Counted in
+ * flows_emitted: the caller counts what it could not write. */
 typedef void (*ns_emit_fn)(void *ctx, const char *line, size_t len);
 
 struct ns_meter_stats {
@@ -45,7 +46,11 @@ struct ns_meter_stats {
     uint64_t active_flows, max_active_flows;
     uint64_t bytes_per_flow;     /* memory per flow entry incl. its share of the hash table */
     uint64_t flows_below_min;    /* flows not written: fewer packets than the profile's minimum */
-    uint64_t flows_dropped_nomem;/* packets that found no memory for a new flow (never expected) */
+    uint64_t flows_dropped_nomem;/* packets that found no memory for a new flow */
+    uint64_t flows_unformatted;  /* rows that did not fit the row buffer (never expected) */
+    uint64_t table_bytes;        /* memory of the flow table now (entry pool + index) */
+    uint64_t table_peak_bytes;   /* its largest size so far */
+    uint64_t hash_probe_max;     /* longest index probe sequence seen (hash flooding shows here) */
 };
 
 struct ns_meter;

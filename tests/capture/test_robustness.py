@@ -138,6 +138,17 @@ def test_every_shared_file_under_sanitizers(meter_asan_bin: Path, pcaps: Path,
     assert not problems, f"{len(problems)} problems:\n" + "\n".join(problems[:30])
 
 
+def _frames(path: Path) -> list[bytes]:
+    """The frames libpcap reads from ``path`` before it stops."""
+    reader, frames = pcapy.open_offline(str(path)), []
+    try:
+        while (item := reader.next())[0] is not None:
+            frames.append(item[1])
+    except pcapy.PcapError:
+        pass
+    return frames
+
+
 def _pcap_header(dlt: int = 1) -> bytes:
     return struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, dlt)
 
@@ -179,13 +190,17 @@ def test_damaged_inputs(meter_asan_bin: Path, pcaps: Path, tmp_path: Path, case:
         stats = json.loads((out / "stats.json").read_text())
         assert stats["packets"] == 0 and stats["flows_emitted"] == 0
         assert (out / "flows.csv").read_text().splitlines() == [",".join(FLOW_COLUMNS)]
-    elif case.startswith("truncated"):
-        # Frames before the damage are metered; the damage itself must be reported.
-        assert proc.returncode in (0, 1), proc.stderr
-        assert "flowmeter:" in proc.stderr and "trunc" in proc.stderr.lower(), proc.stderr
-        if proc.returncode == 0:
-            stats = json.loads((out / "stats.json").read_text())
-            assert stats["packets"] == expectation(target).frames
+    elif case.startswith("truncated") or case == "huge-caplen":
+        # Frames before the damage are metered and written; the damage is reported with its own
+        # exit status (3) and in the statistics.
+        assert proc.returncode == 3, proc.stderr
+        assert proc.stderr.startswith("flowmeter:") and "input ended early" in proc.stderr, proc.stderr
+        stats = json.loads((out / "stats.json").read_text())
+        assert stats["packets"] == expectation(target).frames
+        assert stats["input_ended_early"] is True and stats["packets_not_read"] == 1
+        assert stats["bytes_not_read"] == target.stat().st_size - 24 - sum(
+            16 + len(frame) for frame in _frames(target))
+        assert len((out / "flows.csv").read_text().splitlines()) == stats["flows_emitted"] + 1
     else:
         assert proc.returncode == 1, (proc.returncode, proc.stderr)
         assert proc.stderr.startswith("flowmeter:") and "Traceback" not in proc.stderr
