@@ -1,0 +1,338 @@
+"""Where the sensor's model comes from: ``models:/NAME@ALIAS`` in MLflow, with an on-disk cache.
+
+:class:`ModelSource` resolves the alias to a version with :class:`~mlflow.MlflowClient`, reads the
+version's tags (``flow_profile``, ``features``), downloads its artifacts and loads the skops file
+itself with the sensor's own trust list (:mod:`serve.trust`), never MLflow's loader (which trusts the
+list stored in the model).  The last good model is cached (:mod:`serve.cache`) so a sensor starts
+while the tracking server is away; :meth:`ModelSource.poll` follows the alias.  :func:`verdicts` turns
+a batch of meter rows into the verdict frame (:data:`serve.verdict.VERDICT_COLUMNS`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import tempfile
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from flows.schema import FEATURE_COLUMNS
+from serve.cache import ModelCache
+from serve.model_error import ModelError
+from serve.runtime import OnnxForest, Predictor
+from serve.trust import load_trusted
+from serve.verdict import FLOW_FIELDS, VERDICT_COLUMNS
+
+__all__ = ["LoadedModel", "ModelError", "ModelSource", "PROFILES", "verdicts"]
+
+log = logging.getLogger(__name__)
+
+#: The project root (parent of the ``serve`` package): default store and cache live there.
+PROJECT_ROOT: Final[Path] = Path(__file__).resolve().parent.parent
+
+#: Flow profiles the meter (``capture/flowmeter --profile``) implements.
+PROFILES: Final[tuple[str, ...]] = ("cic2017", "engelen", "clean")
+
+#: Model-version tag naming the ONNX conversion of the forest beside the skops model (set by the pipeline).
+ONNX_TAG: Final[str] = "onnx_forest"
+
+_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/@]+)|/(?P<version>\d+))$")
+
+# A sensor must not sit through MLflow's default HTTP retries (7 tries with exponential backoff,
+# minutes) on a dead server; the user's own settings still win.
+_HTTP_DEFAULTS: Final[dict[str, str]] = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "20",
+    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+}
+
+
+class _Unreachable(Exception):
+    """The tracking server/store cannot be reached (network, server down, store file absent)."""
+
+
+@dataclass
+class LoadedModel:
+    """A model ready to classify meter rows, and where it came from."""
+
+    name: str
+    version: str
+    uri: str
+    profile: str
+    features: list[str]
+    classes: list[str]
+    runtime: str
+    from_cache: bool
+    predictor: Predictor | None = field(default=None, repr=False, compare=False)
+
+    def predict(self, flows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """Return (labels: object array of str, probability: float64 array) per row of ``flows``.
+
+        Rows whose every selected feature is NaN/±inf get :data:`serve.verdict.UNJUDGED` and
+        probability NaN.  Never raises for 1e308/inf/NaN values.
+        """
+        if self.predictor is None:
+            raise ModelError(f"{self.name} v{self.version} has no predictor")
+        return self.predictor.predict(flows)
+
+
+def verdicts(model: LoadedModel, flows: pd.DataFrame) -> pd.DataFrame:
+    """The verdict frame (:data:`VERDICT_COLUMNS`) for a batch of meter rows: one row per flow."""
+    labels, probability = model.predict(flows)
+    n = len(flows)
+    columns: dict[str, Any] = {c: flows[c].to_numpy(copy=False) for c in FLOW_FIELDS}
+    columns["predicted"] = labels
+    columns["probability"] = probability
+    # one shared string object per row: no per-row allocation on the hot path
+    columns["model_name"] = np.full(n, model.name, dtype=object)
+    columns["model_version"] = np.full(n, model.version, dtype=object)
+    return pd.DataFrame(columns, columns=list(VERDICT_COLUMNS), copy=False)
+
+
+def default_tracking_uri() -> str:
+    """``$MLFLOW_TRACKING_URI``, else the project's embedded store ``sqlite:///<root>/mlflow.db``."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{PROJECT_ROOT / 'mlflow.db'}"
+
+
+def parse_model_uri(uri: str) -> tuple[str, str | None, str | None]:
+    """(name, alias, version) of ``models:/NAME@ALIAS`` or ``models:/NAME/VERSION``; ModelError else."""
+    m = _URI.match(uri or "")
+    if not m:
+        raise ModelError(f"bad model URI {uri!r}: expected models:/NAME@ALIAS (or models:/NAME/VERSION)")
+    return m["name"], m["alias"], m["version"]
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:300] if text else type(exc).__name__
+
+
+def _read_flavor(folder: Path) -> dict[str, Any]:
+    """The sklearn flavor of the MLmodel file in ``folder`` (data path, serialisation format)."""
+    try:
+        mlmodel = yaml.safe_load((folder / "MLmodel").read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise ModelError(f"the model has no readable MLmodel file ({_one_line(exc)})") from exc
+    flavor = (mlmodel or {}).get("flavors", {}).get("sklearn")
+    if not flavor:
+        raise ModelError("the model is not a scikit-learn model (no sklearn flavor in MLmodel)")
+    if flavor.get("serialization_format") != "skops":
+        raise ModelError(
+            f"the model is serialised as {flavor.get('serialization_format')!r}; the sensor loads skops only"
+        )
+    return flavor
+
+
+def check_tags(tags: dict[str, str]) -> tuple[str, list[str]]:
+    """(profile, features) from a version's tags; ModelError when missing or not what the meter makes."""
+    profile = tags.get("flow_profile", "")
+    if profile not in PROFILES:
+        raise ModelError(f"the model's flow_profile tag is {profile!r}; the meter has {'|'.join(PROFILES)}")
+    features = [f for f in tags.get("features", "").split(",") if f]
+    if not features:
+        raise ModelError("the model version has no `features` tag (the input columns it reads)")
+    lacking = [f for f in features if f not in FEATURE_COLUMNS]
+    if lacking:
+        raise ModelError(f"the model reads column(s) the meter does not produce: {', '.join(lacking)}")
+    return profile, features
+
+
+def build_model(
+    folder: Path, meta: dict[str, Any], uri: str, from_cache: bool, runtime: str, threads: int
+) -> LoadedModel:
+    """Load the model in ``folder`` (artifacts + version ``meta``) with the trust list, ready to predict."""
+    tags = meta.get("tags", {})
+    profile, features = check_tags(tags)
+    flavor = _read_flavor(folder)
+    model = load_trusted(folder / str(flavor.get("pickled_model", "model.skops")))
+    predictor = Predictor(model, features, threads=threads)
+    chosen = "sklearn"
+    onnx_file = tags.get(ONNX_TAG)
+    if runtime in ("auto", "onnx") and onnx_file and (folder / onnx_file).is_file():
+        predictor.forest = OnnxForest(folder / onnx_file, len(predictor.classes), threads)
+        chosen = "onnx"
+    elif runtime == "onnx":
+        raise ModelError(f"runtime onnx asked, but {meta['name']} v{meta['version']} carries no ONNX forest")
+    return LoadedModel(
+        name=meta["name"],
+        version=str(meta["version"]),
+        uri=uri,
+        profile=profile,
+        features=features,
+        classes=[str(c) for c in predictor.classes],
+        runtime=chosen,
+        from_cache=from_cache,
+        predictor=predictor,
+    )
+
+
+class ModelSource:
+    """Loads ``models:/NAME@ALIAS`` from a tracking server or store, caches it, follows the alias."""
+
+    def __init__(
+        self,
+        model_uri: str = "models:/netsentry@champion",
+        tracking_uri: str | None = None,
+        cache_dir: Path | None = None,
+        runtime: str = "auto",
+        threads: int = 1,
+    ) -> None:
+        """``runtime``: ``auto`` (the ONNX forest when the version carries one, else scikit-learn),
+        ``sklearn`` or ``onnx``; ``threads``: inference threads (the sensor shares its cores)."""
+        if runtime not in ("auto", "sklearn", "onnx"):
+            raise ModelError(f"unknown runtime {runtime!r}: auto, sklearn or onnx")
+        self.model_uri = model_uri
+        self.name, self.alias, self.version = parse_model_uri(model_uri)
+        self.tracking_uri = tracking_uri or default_tracking_uri()
+        self.cache_dir = Path(cache_dir) if cache_dir else PROJECT_ROOT / ".netsentry" / "model-cache"
+        self.cache = ModelCache(self.cache_dir, f"{self.name}@{self.alias or 'v' + str(self.version)}")
+        self.runtime = runtime
+        self.threads = threads
+        self.current: LoadedModel | None = None
+        self._poll_failing = False
+        self._refused: set[str] = set()
+        for key, value in _HTTP_DEFAULTS.items():
+            os.environ.setdefault(key, value)
+
+    # -- the registry ---------------------------------------------------------------------------
+    def _check_reachable(self) -> None:
+        """Raise :class:`_Unreachable` when the server does not answer or the store file is absent."""
+        uri = self.tracking_uri
+        if uri.startswith(("http://", "https://")):
+            try:
+                with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=5) as resp:
+                    resp.read()
+            except (urllib.error.URLError, OSError) as exc:
+                raise _Unreachable(f"tracking server {uri} unreachable ({_one_line(exc)})") from exc
+        elif uri.startswith("sqlite:///"):
+            path = Path(uri[len("sqlite:///") :])
+            if not path.is_file():  # MLflow would silently create an empty store here
+                raise _Unreachable(f"no tracking store at {path}")
+
+    def _client(self) -> Any:
+        from mlflow.tracking import MlflowClient
+
+        return MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
+
+    def _resolve(self, client: Any) -> Any:
+        """The ModelVersion the URI names; ModelError for a missing model/alias, _Unreachable else."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            if self.alias:
+                return client.get_model_version_by_alias(self.name, self.alias)
+            return client.get_model_version(self.name, self.version)
+        except MlflowException as exc:
+            if exc.error_code not in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "NOT_FOUND"):
+                raise _Unreachable(f"tracking server {self.tracking_uri}: {_one_line(exc)}") from exc
+            try:
+                registered = client.get_registered_model(self.name)
+            except MlflowException as inner:
+                raise ModelError(f"no registered model {self.name!r} at {self.tracking_uri}") from inner
+            if self.alias:
+                known = ", ".join(sorted(registered.aliases)) or "none"
+                raise ModelError(
+                    f"model {self.name!r} has no alias @{self.alias} (aliases: {known})"
+                ) from exc
+            raise ModelError(f"model {self.name!r} has no version {self.version}") from exc
+        except Exception as exc:  # requests/sqlalchemy connection errors are not MlflowExceptions
+            raise _Unreachable(f"tracking server {self.tracking_uri}: {_one_line(exc)}") from exc
+
+    def _fetch(self, client: Any, mv: Any) -> LoadedModel:
+        """Download version ``mv``, load and check it, then make it the cached model."""
+        import mlflow.artifacts
+
+        meta = {"name": self.name, "version": str(mv.version), "tags": dict(mv.tags or {})}
+        check_tags(meta["tags"])  # refuse before downloading anything
+        self.cache_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=self.cache_dir, prefix=".download-") as tmp:
+            try:
+                folder = Path(
+                    mlflow.artifacts.download_artifacts(
+                        artifact_uri=client.get_model_version_download_uri(self.name, mv.version),
+                        dst_path=tmp,
+                        tracking_uri=self.tracking_uri,
+                    )
+                )
+            except Exception as exc:
+                raise _Unreachable(f"cannot download {self.name} v{mv.version}: {_one_line(exc)}") from exc
+            build_model(folder, meta, self.model_uri, False, self.runtime, self.threads)  # validate first
+            cached = self.cache.store(folder, meta)
+        return build_model(cached, meta, self.model_uri, False, self.runtime, self.threads)
+
+    def _from_cache(self, reason: str) -> LoadedModel:
+        hit = self.cache.load()
+        if hit is None:
+            raise ModelError(f"{reason}, and no cached model for {self.model_uri} in {self.cache_dir}")
+        folder, meta = hit
+        model = build_model(folder, meta, self.model_uri, True, self.runtime, self.threads)
+        log.warning("%s; starting from the cached model %s v%s", reason, model.name, model.version)
+        return model
+
+    # -- the contract ---------------------------------------------------------------------------
+    def load(self) -> LoadedModel:
+        """The model from the tracking server/store, or from the cache when it is unreachable.
+
+        Raises :class:`ModelError` (one line) for a missing model or alias, columns the meter cannot
+        produce, untrusted types, or an unreachable server with nothing cached.
+        """
+        try:
+            self._check_reachable()
+            client = self._client()
+            model = self._fetch(client, self._resolve(client))
+        except _Unreachable as exc:
+            model = self._from_cache(str(exc))
+        self.current = model
+        return model
+
+    def poll(self) -> LoadedModel | None:
+        """The newly loaded model when the alias points to another version now, else None.
+
+        Never raises: a network error logs one warning (once per outage) and a new version the
+        sensor refuses logs one warning (once per version); both keep the current model.
+        """
+        if not self.alias:
+            return None
+        version = ""
+        try:
+            self._check_reachable()
+            client = self._client()
+            mv = self._resolve(client)
+            version = str(mv.version)
+            if (self.current is not None and version == self.current.version) or version in self._refused:
+                self._poll_failing = False
+                return None
+            model = self._fetch(client, mv)
+        except _Unreachable as exc:
+            if not self._poll_failing:
+                log.warning("model poll: %s; keeping %s", exc, self._describe_current())
+            self._poll_failing = True
+            return None
+        except ModelError as exc:
+            # a refused version (or a vanished alias) is reported once, not at every poll
+            self._poll_failing = False
+            key = version or str(exc)
+            if key not in self._refused:
+                self._refused.add(key)
+                log.warning(
+                    "model poll: %s cannot be used: %s; keeping %s",
+                    self.model_uri,
+                    exc,
+                    self._describe_current(),
+                )
+            return None
+        self._poll_failing = False
+        self.current = model
+        return model
+
+    def _describe_current(self) -> str:
+        return f"{self.current.name} v{self.current.version}" if self.current else "no model"
