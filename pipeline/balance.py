@@ -26,8 +26,8 @@ from sklearn.utils.class_weight import compute_class_weight
 
 from flows.schema import LABEL_COLUMN
 from pipeline import tracking
-from pipeline.forest import feature_names, require_inputs
-from pipeline.io import read_parquet, write_json, write_parquet
+from pipeline.forest import feature_names
+from pipeline.io import read_parquet, require_inputs, write_json, write_parquet
 from pipeline.stage import log_metrics, stage_cli
 
 INPUT = "data/prune/train.parquet"

@@ -16,7 +16,6 @@ from sklearn.ensemble import RandomForestClassifier
 from sklearn.model_selection import StratifiedKFold, cross_val_score
 
 from flows.schema import LABEL_COLUMN
-from pipeline.io import project_path
 
 
 def forest(
@@ -90,10 +89,3 @@ def class_weights_for(
     if missing:
         raise SystemExit(f"class_weights.json has no weight for class(es): {sorted(missing)}")
     return {k: float(v) for k, v in weights.items() if k in present}
-
-
-def require_inputs(stage: str, paths: list[str]) -> None:
-    """Stop with a clear message (no traceback) when a stage's input files are missing."""
-    missing = [p for p in paths if not project_path(p).exists()]
-    if missing:
-        raise SystemExit(f"{stage}: missing input(s) {missing}; run the upstream stages (dvc repro) first")

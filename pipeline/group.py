@@ -19,8 +19,7 @@ import pandas as pd
 
 from flows.schema import LABEL_COLUMN
 from pipeline import tracking
-from pipeline.forest import require_inputs
-from pipeline.io import read_parquet, write_json, write_parquet
+from pipeline.io import read_parquet, require_inputs, write_json, write_parquet
 from pipeline.stage import log_metrics, stage_cli
 
 INPUT = "data/clean/flows.parquet"

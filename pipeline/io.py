@@ -74,3 +74,14 @@ def write_csv(df: pd.DataFrame, path: str | Path) -> Path:
     out = output_path(path)
     df.to_csv(out, index=False)
     return out
+
+
+def require_inputs(stage: str, paths: list[str]) -> None:
+    """Stop with a clear message (no traceback) when a stage's input files are missing.
+
+    Lives here, not beside the model code, so a data stage checking its inputs imports no
+    scikit-learn or matplotlib.
+    """
+    missing = [p for p in paths if not project_path(p).exists()]
+    if missing:
+        raise SystemExit(f"{stage}: missing input(s) {missing}; run the upstream stages (dvc repro) first")

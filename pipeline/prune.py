@@ -26,8 +26,7 @@ import pandas as pd
 
 from flows.schema import LABEL_COLUMN, feature_columns
 from pipeline import tracking
-from pipeline.forest import require_inputs
-from pipeline.io import parquet_columns, read_parquet, write_json, write_parquet
+from pipeline.io import parquet_columns, read_parquet, require_inputs, write_json, write_parquet
 from pipeline.stage import log_metrics, stage_cli
 
 TRAIN_IN = "data/split/train.parquet"

@@ -1,7 +1,8 @@
 """A throwaway copy of the project for running ``dvc repro`` away from the work tree.
 
 Used by the end-to-end test, the full-size benchmark and ``scripts/sample_matrix.py``: the copy
-holds what the pipeline needs (code, config, ``dvc.yaml``, DVC config) and is its own git
+holds what the pipeline needs (code incl. ``flows/`` and ``hydra_plugins/``, config, ``dvc.yaml``,
+DVC config) and is its own git
 repository (DVC wants an SCM), so its runs, caches and MLflow store never touch the project.
 """
 
@@ -19,7 +20,7 @@ def copy_project(dst: Path, src: Path = PROJECT_ROOT) -> Path:
     if dst.exists():
         shutil.rmtree(dst)
     dst.mkdir(parents=True)
-    for name in ("pipeline", "conf"):
+    for name in ("pipeline", "conf", "flows", "hydra_plugins"):
         shutil.copytree(src / name, dst / name, ignore=shutil.ignore_patterns("__pycache__"))
     for name in ("dvc.yaml", ".dvcignore", "pyproject.toml"):
         if (src / name).exists():

@@ -25,8 +25,8 @@ from sklearn.feature_selection import RFE
 from flows.schema import LABEL_COLUMN
 from pipeline import tracking
 from pipeline.balance import in_fold_sampler
-from pipeline.forest import cv_score, feature_names, forest, require_inputs, stratified_cap
-from pipeline.io import project_path, read_parquet, save_figure, write_csv, write_json
+from pipeline.forest import cv_score, feature_names, forest, stratified_cap
+from pipeline.io import project_path, read_parquet, require_inputs, save_figure, write_csv, write_json
 from pipeline.stage import stage_cli
 
 INPUT = "data/balance/train.parquet"

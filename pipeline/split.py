@@ -26,8 +26,7 @@ from sklearn.model_selection import StratifiedGroupKFold, train_test_split
 
 from flows.schema import LABEL_COLUMN, SOURCE_COLUMN
 from pipeline import tracking
-from pipeline.forest import require_inputs
-from pipeline.io import read_parquet, write_json, write_parquet
+from pipeline.io import read_parquet, require_inputs, write_json, write_parquet
 from pipeline.stage import log_metrics, stage_cli
 
 INPUT = "data/group/flows.parquet"

@@ -25,8 +25,16 @@ import pandas as pd
 from flows.schema import LABEL_COLUMN
 from pipeline import tracking
 from pipeline.balance import in_fold_sampler
-from pipeline.forest import class_weights_for, cv_score, forest, require_inputs, stratified_cap
-from pipeline.io import project_path, read_json, read_parquet, save_figure, write_csv, write_json
+from pipeline.forest import class_weights_for, cv_score, forest, stratified_cap
+from pipeline.io import (
+    project_path,
+    read_json,
+    read_parquet,
+    require_inputs,
+    save_figure,
+    write_csv,
+    write_json,
+)
 from pipeline.stage import stage_cli
 
 INPUT = "data/prune/train.parquet"

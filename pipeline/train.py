@@ -23,8 +23,8 @@ from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precisio
 
 from flows.schema import LABEL_COLUMN
 from pipeline import tracking
-from pipeline.forest import class_weights_for, forest, require_inputs
-from pipeline.io import project_path, read_json, read_parquet, save_figure, write_json
+from pipeline.forest import class_weights_for, forest
+from pipeline.io import project_path, read_json, read_parquet, require_inputs, save_figure, write_json
 from pipeline.model import TRUSTED_TYPES, fit_inference_model, untrusted_types
 from pipeline.stage import stage_cli
 
