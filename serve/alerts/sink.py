@@ -7,6 +7,7 @@ retries and rate limits belong to :mod:`serve.alerts.worker`, so no sink can sta
 
 from __future__ import annotations
 
+import ssl
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from typing import Any
@@ -51,3 +52,8 @@ def option(options: Mapping[str, Any], key: str, default: Any = None, *, require
     if required and value in (None, "", []):
         raise AlertConfigError(f"alerts config: sink option {key!r} is required")
     return value
+
+
+def tls_context(options: Mapping[str, Any]) -> ssl.SSLContext:
+    """A verifying TLS context; the ``cafile`` option adds a private CA (e.g. the SOC's own)."""
+    return ssl.create_default_context(cafile=option(options, "cafile"))

@@ -61,6 +61,7 @@ class SinkWorker:
         self._counts = dict.fromkeys(COUNTERS, 0)
         self._counts_lock = threading.Lock()
         self._closing = threading.Event()
+        self._deadline: float | None = None  # set by close(): retries stop when it would pass
         self._thread = threading.Thread(target=self._run, name=f"alert-sink-{sink.name}", daemon=True)
         self._thread.start()
 
@@ -94,6 +95,7 @@ class SinkWorker:
         Alerts still queued when the time is up are counted as dropped; the daemon thread is left
         behind (a transport stuck in a blocking call cannot be interrupted from outside).
         """
+        self._deadline = time.monotonic() + timeout
         self._closing.set()
         self._thread.join(timeout)
         if self._thread.is_alive():
@@ -150,19 +152,30 @@ class SinkWorker:
             try:
                 attempt()
             except Exception as exc:  # any transport error: the sink must not kill its thread
-                last = tries == self._retry.attempts or self._closing.is_set()
+                last = tries == self._retry.attempts or not self._backoff_fits(delay)
                 log.warning("alert sink %s (%s): %s%s", self.name, self.sink.describe(),
                             _one_line(exc), "; giving up" if last else f"; retrying in {delay:.1f} s")
                 if last:
                     self._count("failed", n)
                     return
                 self._count("retried")
-                # close() cuts the wait short, and on shutdown the next failure is final
-                self._closing.wait(delay)
+                self._backoff(delay)
                 delay = min(delay * 2, self._retry.max_backoff_s)
                 continue
             self._count("sent", n)
             return
+
+    def _backoff_fits(self, delay: float) -> bool:
+        return self._deadline is None or time.monotonic() + delay < self._deadline
+
+    def _backoff(self, delay: float) -> None:
+        """Wait ``delay`` seconds, or less when close() is called meanwhile and its deadline is nearer."""
+        end = time.monotonic() + delay
+        if not self._closing.is_set():
+            self._closing.wait(delay)  # close() wakes us up to look at its deadline
+        if self._deadline is not None:
+            end = min(end, self._deadline)
+        time.sleep(max(0.0, end - time.monotonic()))
 
 
 def _one_line(exc: BaseException) -> str:
