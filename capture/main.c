@@ -423,7 +423,7 @@ static int read_live(pcap_t *p, struct run *r, const struct options *o)
 static int report(struct run *r, const struct options *o, FILE *json)
 {
     int rc = 0;
-    r->stats.final = o->stats_interval > 0 ? 1 : -1;
+    r->stats.final = -1; /* the file has the contract's keys only */
     if (json) {
         char text[8192];
         int n = ns_stats_format(text, sizeof text, &r->stats);
@@ -437,6 +437,7 @@ static int report(struct run *r, const struct options *o, FILE *json)
         }
     }
     /* with --stats-interval the lines are a stream of bare JSON objects for a parent process */
+    r->stats.final = o->stats_interval > 0 ? 1 : -1;
     if (o->stats_interval > 0)
         stats_line(r, "");
     else if (!o->quiet)
@@ -520,6 +521,12 @@ int main(int argc, char **argv)
     pcap_close(p);
     r.handle = NULL;
     ns_meter_free(r.meter);
+    if (r.stats.flows_dropped_nomem)
+        fprintf(stderr, "flowmeter: warning: %llu packets found no memory for a new flow (flows_dropped_nomem)\n",
+                (unsigned long long)r.stats.flows_dropped_nomem);
+    if (r.stats.flows_unformatted)
+        fprintf(stderr, "flowmeter: warning: %llu rows could not be formatted (flows_unformatted)\n",
+                (unsigned long long)r.stats.flows_unformatted);
     if (report(&r, &o, json) != 0)
         status = EXIT_RUNTIME;
     return status;
