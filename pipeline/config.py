@@ -278,18 +278,18 @@ def conf_fingerprint(conf_dir: Path = CONF_DIR) -> str:
     return digest.hexdigest()[:16]
 
 
+def validate_and_fingerprint(root: DictConfig, conf_dir: Path = CONF_DIR) -> str:
+    """Body of the ``conf_fingerprint`` resolver: validate the rest of ``root``, hash ``conf_dir``."""
+    plain = {
+        k: OmegaConf.to_container(v, resolve=True) if OmegaConf.is_config(v) else v
+        for k, v in ((k, root[k]) for k in root if k != FINGERPRINT_KEY)
+    }
+    validate(plain)
+    return conf_fingerprint(conf_dir)
+
+
 def register_resolvers(conf_dir: Path = CONF_DIR) -> None:
-    """Register ``${netsentry_conf_fingerprint:}`` for the config folder ``conf_dir`` (idempotent).
-
-    Resolving it validates the rest of the config being resolved and returns the folder's hash.
-    """
-
-    def validate_and_fingerprint(_root_: DictConfig) -> str:
-        plain = {
-            k: OmegaConf.to_container(v, resolve=True) if OmegaConf.is_config(v) else v
-            for k, v in ((k, _root_[k]) for k in _root_ if k != FINGERPRINT_KEY)
-        }
-        validate(plain)
-        return conf_fingerprint(conf_dir)
-
-    OmegaConf.register_new_resolver("netsentry_conf_fingerprint", validate_and_fingerprint, replace=True)
+    """Register ``${netsentry_conf_fingerprint:}`` for the config folder ``conf_dir`` (idempotent)."""
+    OmegaConf.register_new_resolver(
+        "netsentry_conf_fingerprint", lambda _root_: validate_and_fingerprint(_root_, conf_dir), replace=True
+    )
