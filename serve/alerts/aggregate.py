@@ -22,6 +22,9 @@ from serve.verdict import BENIGN, UNJUDGED
 
 _KEY = ["Source IP", "Destination IP", "predicted"]
 _TIME_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
+_COPIED = ("Source Port", "Destination Port", "Protocol", "Flow ID", "Timestamp", "Total Fwd Packets",
+           "Total Backward Packets", "Total Length of Fwd Packets", "Total Length of Bwd Packets",
+           "model_name", "model_version", "_count", "_probability")
 
 
 def _times(column: pd.Series) -> pd.Series:
@@ -46,50 +49,50 @@ def batch_alerts(detections: pd.DataFrame, settings: AlertSettings) -> list[Aler
     if detections.empty:
         return []
     start = _times(detections["Timestamp"])
+    start = start.fillna(pd.Timestamp.now(tz=UTC))  # an unreadable timestamp: say "now", not nothing
     duration = pd.to_timedelta(detections["Flow Duration"].clip(lower=0), unit="us")
     frame = detections.assign(_start=start, _end=start + duration).sort_values("_start", kind="stable")
     grouped = frame.groupby(_KEY, sort=False, dropna=False)
     firsts = grouped.head(1).set_index(_KEY)
     folded = grouped.agg(
         _count=("predicted", "size"),
-        _first=("_start", "min"),
         _last=("_end", "max"),
         _probability=("probability", "max"),
     )
     rows = firsts.join(folded)
+    # column lists, not iterrows(): a flood can make tens of thousands of aggregates per batch
+    keys = rows.index.tolist()
+    col = {c: rows[c].tolist() for c in _COPIED}
+    # rows are sorted by start, so the first flow's start is also the aggregate's first seen
+    times = {c: list(rows[c].dt.to_pydatetime()) for c in ("_start", "_end", "_last")}
+    rules = {group: settings.rule(str(group)) for group in rows.index.get_level_values(2).unique()}
     alerts = []
-    for (src, dst, group), row in rows.iterrows():
-        flow_start = row["_start"].to_pydatetime() if pd.notna(row["_start"]) else _now()
-        flow_end = row["_end"].to_pydatetime() if pd.notna(row["_end"]) else flow_start
+    for i, (src, dst, group) in enumerate(keys):
         alerts.append(
             Alert(
                 group=str(group),
                 src_ip=str(src),
                 dest_ip=str(dst),
-                src_port=int(row["Source Port"]),
-                dest_port=int(row["Destination Port"]),
-                protocol=int(row["Protocol"]),
-                flow_id=flow_id(str(row["Flow ID"]), str(row["Timestamp"])),
-                flow_start=flow_start,
-                flow_end=flow_end,
-                pkts_toserver=int(row["Total Fwd Packets"]),
-                pkts_toclient=int(row["Total Backward Packets"]),
-                bytes_toserver=int(row["Total Length of Fwd Packets"]),
-                bytes_toclient=int(row["Total Length of Bwd Packets"]),
-                probability=float(row["_probability"]),
-                model_name=str(row["model_name"]),
-                model_version=str(row["model_version"]),
-                rule=settings.rule(str(group)),
-                count=int(row["_count"]),
-                first_seen=row["_first"].to_pydatetime() if pd.notna(row["_first"]) else flow_start,
-                last_seen=row["_last"].to_pydatetime() if pd.notna(row["_last"]) else flow_end,
+                src_port=int(col["Source Port"][i]),
+                dest_port=int(col["Destination Port"][i]),
+                protocol=int(col["Protocol"][i]),
+                flow_id=flow_id(str(col["Flow ID"][i]), str(col["Timestamp"][i])),
+                flow_start=times["_start"][i],
+                flow_end=times["_end"][i],
+                pkts_toserver=int(col["Total Fwd Packets"][i]),
+                pkts_toclient=int(col["Total Backward Packets"][i]),
+                bytes_toserver=int(col["Total Length of Fwd Packets"][i]),
+                bytes_toclient=int(col["Total Length of Bwd Packets"][i]),
+                probability=float(col["_probability"][i]),
+                model_name=str(col["model_name"][i]),
+                model_version=str(col["model_version"][i]),
+                rule=rules[group],
+                count=int(col["_count"][i]),
+                first_seen=times["_start"][i],
+                last_seen=times["_last"][i],
             )
         )
     return alerts
-
-
-def _now():
-    return pd.Timestamp.now(tz=UTC).to_pydatetime()
 
 
 class Aggregator:
