@@ -8,11 +8,13 @@ clock while the meter still runs, and SIGINT must flush every open flow and exit
 from __future__ import annotations
 
 import csv
+import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -58,7 +60,8 @@ def _ip(*args: str) -> None:
 def veth() -> Iterator[tuple[str, str, str]]:
     """Namespaces tx/rx joined by a veth pair; yields (tx namespace, rx namespace, rx interface)."""
     tag = uuid.uuid4().hex[:6]
-    tx, rx, if_tx, if_rx = f"nstx{tag}", f"nsrx{tag}", f"vtx{tag}", f"vrx{tag}"
+    # nsM: this part's namespace/veth prefix (engineers share the machine)
+    tx, rx, if_tx, if_rx = f"nsMtx{tag}", f"nsMrx{tag}", f"nsMvtx{tag}", f"nsMvrx{tag}"
     try:
         _ip("netns", "add", tx)
         _ip("netns", "add", rx)
@@ -118,7 +121,61 @@ def test_live_flows_idle_expiry_and_sigint_flush(meter_bin: Path, veth, tmp_path
         assert int(r["Total Fwd Packets"]) == n and int(r["Total Backward Packets"]) == n
         assert int(r["Total Length of Fwd Packets"]) == sum(10 + i for i in range(n))
         assert int(r["Total Length of Bwd Packets"]) == 5 * n
-    import json
-
     s = json.loads(stats.read_text())
     assert s["flows_emitted"] == 2 and s["kernel_drops"] == 0 and s["packets"] == s["parsed"] == 22
+
+
+# Sends `count` UDP datagrams to RX_ADDR:port, no answer expected.
+BURST = """
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for i in range(int(sys.argv[2])):
+    s.sendto(b"y" * 20, ("10.77.0.2", int(sys.argv[1])))
+"""
+
+
+class LineReader(threading.Thread):
+    """Collect the lines of a pipe as they arrive, noting whether the meter was still running."""
+
+    def __init__(self, stream, proc: subprocess.Popen) -> None:
+        super().__init__(daemon=True)
+        self.stream, self.proc, self.lines = stream, proc, []
+
+    def run(self) -> None:
+        for line in self.stream:
+            self.lines.append((line.rstrip("\n"), self.proc.poll() is None))
+
+
+def test_live_rows_reach_a_pipe_reader_while_running(meter_bin: Path, veth) -> None:
+    """Default output (stdout) to a pipe: a finished flow arrives while the meter runs; with
+    --stats-interval the statistics stream on stderr as JSON lines; SIGTERM ends with a final one."""
+    tx, rx, if_rx = veth
+    meter = _in(rx, str(meter_bin), "-i", if_rx, "-f", "udp", "--flow-timeout", "1",
+                "--stats-interval", "0.5", stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    rows, stats = LineReader(meter.stdout, meter), LineReader(meter.stderr, meter)
+    rows.start()
+    stats.start()
+    try:
+        time.sleep(1.5)
+        subprocess.run(["ip", "netns", "exec", tx, sys.executable, "-c", BURST, "6001", "5"], check=True)
+        deadline = time.time() + 10
+        while time.time() < deadline and len(rows.lines) < 2:  # header + the flow
+            time.sleep(0.1)
+        assert len(rows.lines) == 2 and rows.lines[1][1], "the finished flow did not reach the reader"
+        meter.send_signal(signal.SIGTERM)
+        assert meter.wait(timeout=10) == 0
+    finally:
+        if meter.poll() is None:
+            meter.kill()
+    rows.join(5)
+    stats.join(5)
+    assert rows.lines[0][0].split(",") == list(FLOW_COLUMNS)
+    flow = dict(zip(FLOW_COLUMNS, rows.lines[1][0].split(","), strict=True))
+    assert (flow["Destination Port"], flow["Total Fwd Packets"], flow["Total Backward Packets"]) == \
+        ("6001", "5", "0")
+    lines = [json.loads(text) for text, _running in stats.lines]
+    assert [line["final"] for line in lines].count(True) == 1 and lines[-1]["final"] is True
+    running = [line for (_text, alive), line in zip(stats.lines, lines, strict=True)
+               if alive and not line["final"]]
+    assert running and running[0]["flows_emitted"] == 0  # lines came while the capture was on
+    assert lines[-1]["flows_emitted"] == 1 and lines[-1]["packets"] == 5 and lines[-1]["kernel_drops"] == 0
