@@ -9,11 +9,16 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "flow.h"
 #include "meter.h"
 
 #define NIL UINT32_MAX
+#define MIN_CAPACITY 1024u /* entries of the pool at start and after a shrink */
+#define MIN_SLOTS 2048u    /* its index */
 #define ROW_MAX 8192
 
 struct ns_key {
@@ -46,27 +51,62 @@ struct ns_meter {
     uint64_t *slots;
     uint32_t nslots; /* power of two */
     uint32_t lru_head, lru_tail;
+    uint64_t hash_state[4];  /* SipHash state after the run's key */
     struct ns_meter_stats stats;
     char row[ROW_MAX];
 };
 
-static uint64_t mix64(uint64_t x)
+/* SipHash-1-3 of the 40-byte key under the run's secret 128-bit key: which flows share a probe
+ * run cannot be predicted from outside, so crafted traffic cannot pile flows into one run (a fixed
+ * hash let it: every lookup then walks the whole run).  v[] is the state after keying. */
+#define ROTL(x, b) (((x) << (b)) | ((x) >> (64 - (b))))
+#define SIPROUND(v0, v1, v2, v3)                                                                   \
+    do {                                                                                           \
+        v0 += v1; v1 = ROTL(v1, 13); v1 ^= v0; v0 = ROTL(v0, 32);                                  \
+        v2 += v3; v3 = ROTL(v3, 16); v3 ^= v2;                                                     \
+        v0 += v3; v3 = ROTL(v3, 21); v3 ^= v0;                                                     \
+        v2 += v1; v1 = ROTL(v1, 17); v1 ^= v2; v2 = ROTL(v2, 32);                                  \
+    } while (0)
+
+static uint64_t key_hash(const uint64_t v[4], const struct ns_key *k)
 {
-    x ^= x >> 33;
-    x *= 0xff51afd7ed558ccdULL;
-    x ^= x >> 33;
-    x *= 0xc4ceb9fe1a85ec53ULL;
-    x ^= x >> 33;
-    return x;
+    uint64_t w[5];
+    memcpy(w, k, sizeof w);
+    uint64_t v0 = v[0], v1 = v[1], v2 = v[2], v3 = v[3];
+    for (int i = 0; i < 5; i++) {
+        v3 ^= w[i];
+        SIPROUND(v0, v1, v2, v3);
+        v0 ^= w[i];
+    }
+    const uint64_t last = (uint64_t)sizeof w << 56; /* length byte, no tail: 40 is a multiple of 8 */
+    v3 ^= last;
+    SIPROUND(v0, v1, v2, v3);
+    v0 ^= last;
+    v2 ^= 0xff;
+    SIPROUND(v0, v1, v2, v3);
+    SIPROUND(v0, v1, v2, v3);
+    SIPROUND(v0, v1, v2, v3);
+    return v0 ^ v1 ^ v2 ^ v3;
 }
 
-static uint64_t key_hash(const struct ns_key *k)
+static void hash_init(uint64_t v[4], const uint64_t key[2])
 {
-    uint64_t w[5], h = 0x9e3779b97f4a7c15ULL;
-    memcpy(w, k, sizeof w);
-    for (int i = 0; i < 5; i++)
-        h = mix64(h ^ w[i]) + (uint64_t)i;
-    return h;
+    v[0] = key[0] ^ 0x736f6d6570736575ULL;
+    v[1] = key[1] ^ 0x646f72616e646f6dULL;
+    v[2] = key[0] ^ 0x6c7967656e657261ULL;
+    v[3] = key[1] ^ 0x7465646279746573ULL;
+}
+
+/* The run's secret key: the kernel's random bytes (a weaker mix of clock and addresses if the
+ * call fails, which it does not on Linux >= 3.17). */
+static void random_key(uint64_t key[2])
+{
+    if (getrandom(key, 2 * sizeof key[0], 0) == (ssize_t)(2 * sizeof key[0]))
+        return;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    key[0] = (uint64_t)ts.tv_nsec * 0x9e3779b97f4a7c15ULL ^ (uint64_t)(uintptr_t)key;
+    key[1] = (uint64_t)ts.tv_sec * 0xc4ceb9fe1a85ec53ULL ^ (uint64_t)getpid();
 }
 
 _Static_assert(sizeof(struct ns_key) == 40, "ns_key is hashed as five 64-bit words");
@@ -299,8 +339,12 @@ struct ns_meter *ns_meter_new(const struct ns_meter_config *cfg, ns_emit_fn emit
     m->linger_us = (uint64_t)(m->q.linger_s * 1e6 + 0.5);
     m->emit = emit;
     m->ctx = ctx;
-    m->capacity = 1024;
-    m->nslots = 2048;
+    uint64_t key[2] = {cfg->hash_key[0], cfg->hash_key[1]};
+    if (!cfg->fixed_hash_key)
+        random_key(key);
+    hash_init(m->hash_state, key);
+    m->capacity = MIN_CAPACITY;
+    m->nslots = MIN_SLOTS;
     m->pool = malloc(sizeof *m->pool * m->capacity);
     m->slots = malloc(sizeof *m->slots * m->nslots);
     if (!m->pool || !m->slots) {
@@ -323,6 +367,46 @@ void ns_meter_free(struct ns_meter *m)
     free(m);
 }
 
+/* After a flood has ended, give the memory back: when fewer than 1/8 of the pool's entries are
+ * in use, move the live entries (in LRU order) into a pool and an index sized for them.  Growth
+ * doubles and this needs an 8x drop, so the table never oscillates. */
+static void compact(struct ns_meter *m)
+{
+    uint32_t active = (uint32_t)m->stats.active_flows, cap = MIN_CAPACITY, nslots = MIN_SLOTS;
+    while (cap < (uint64_t)active * 2)
+        cap *= 2;
+    while ((uint64_t)nslots < ((uint64_t)active + 1) * 2)
+        nslots *= 2;
+    struct entry *pool = malloc(sizeof *pool * cap);
+    uint64_t *slots = malloc(sizeof *slots * nslots);
+    if (!pool || !slots) { /* no memory to move into: keep the big table */
+        free(pool);
+        free(slots);
+        return;
+    }
+    for (uint32_t i = 0; i < nslots; i++)
+        slots[i] = EMPTY;
+    uint32_t j = 0;
+    for (uint32_t i = m->lru_head; i != NIL; i = m->pool[i].next, j++) {
+        pool[j] = m->pool[i];
+        pool[j].prev = j ? j - 1 : NIL;
+        pool[j].next = j + 1;
+        slot_insert(slots, nslots - 1, pool[j].tag, j);
+    }
+    if (j)
+        pool[j - 1].next = NIL;
+    free(m->pool);
+    free(m->slots);
+    m->pool = pool;
+    m->slots = slots;
+    m->capacity = cap;
+    m->nslots = nslots;
+    m->used_top = j;
+    m->free_head = NIL;
+    m->lru_head = j ? 0 : NIL;
+    m->lru_tail = j ? j - 1 : NIL;
+}
+
 /* Expire flows idle longer than the flow timeout (oldest first). */
 void ns_meter_tick(struct ns_meter *m, uint64_t now_us)
 {
@@ -332,6 +416,8 @@ void ns_meter_tick(struct ns_meter *m, uint64_t now_us)
             break;
         finish(m, m->lru_head, 0);
     }
+    if (m->capacity > MIN_CAPACITY && m->stats.active_flows < m->capacity / 8)
+        compact(m);
     if (m->lru_head != NIL) { /* the next packet's tick looks at it again */
         __builtin_prefetch(&m->pool[m->lru_head].key);
         __builtin_prefetch(&m->pool[m->lru_head].flow.last_us);
@@ -397,7 +483,7 @@ void ns_meter_packet(struct ns_meter *m, const struct ns_packet *pkt)
 {
     struct ns_key k;
     make_key(m, pkt, &k);
-    uint32_t tag = (uint32_t)(key_hash(&k) >> 32);
+    uint32_t tag = (uint32_t)(key_hash(m->hash_state, &k) >> 32);
     __builtin_prefetch(&m->slots[tag & (m->nslots - 1)]); /* loads while expired flows are written */
     ns_meter_tick(m, pkt->ts_us);
     uint32_t i = lookup(m, &k, tag);

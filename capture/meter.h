@@ -35,6 +35,9 @@ struct ns_meter_config {
     double activity_timeout_s;   /* default 5 */
     uint64_t max_flows;          /* concurrent-flow cap; 0 = default (2,000,000) */
     int cic2017_header;          /* 1: emit the duplicated Fwd Header Length column too */
+    int fixed_hash_key;          /* 0: the flow hash gets a random key per run (hash flooding);
+                                    1: use hash_key (reproducible runs, e.g. fuzzing) */
+    uint64_t hash_key[2];
 };
 
 /* Called once per finished flow with one CSV line (no newline), len bytes.  Counted in
