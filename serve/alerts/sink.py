@@ -47,8 +47,10 @@ class Sink(ABC):
 
 
 def option(options: Mapping[str, Any], key: str, default: Any = None, *, required: bool = False) -> Any:
-    """``options[key]``, or ``default``; a missing required option is a config error."""
-    value = options.get(key, default)
+    """``options[key]``, or ``default`` when it is missing or null; a missing required option is an error."""
+    value = options.get(key)
+    if value is None:
+        value = default
     if required and value in (None, "", []):
         raise AlertConfigError(f"alerts config: sink option {key!r} is required")
     return value

@@ -223,3 +223,23 @@ def test_committed_config_enables_only_eve(tmp_path: Path) -> None:
         assert list(manager.stats()) == ["eve"]
     finally:
         manager.close()
+
+
+def test_sensor_config_and_command_line_overrides_reach_the_alerts(tmp_path: Path) -> None:
+    from serve.config import load_config
+
+    cfg = load_config([
+        "serve.alerts.thresholds.PortScan=0.9",
+        "serve.alerts.thresholds={Brute Force: 0.8}",
+        "+serve.alerts.thresholds.Cryptojacking=0.7",
+        "serve.alerts.sinks.syslog.enabled=true",
+        f"serve.alerts.sinks.eve.path={tmp_path / 'eve.json'}",
+    ])
+    manager = AlertManager(cfg["serve"]["alerts"])
+    try:
+        assert list(manager.stats()) == ["eve", "syslog"]
+        groups = ("PortScan", "Brute Force", "Cryptojacking", "DoS")
+        thresholds = {g: manager.settings.threshold(g) for g in groups}
+        assert thresholds == {"PortScan": 0.9, "Brute Force": 0.8, "Cryptojacking": 0.7, "DoS": 0.5}
+    finally:
+        manager.close()

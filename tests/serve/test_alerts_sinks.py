@@ -110,6 +110,32 @@ def test_syslog_tcp_uses_octet_counting(tmp_path: Path) -> None:
     assert {int(p["pri"]) for p in parsed} == {3 * 8 + 3}
 
 
+def test_rate_limited_syslog_and_webhook_send_a_summary(tmp_path: Path) -> None:
+    limit = {"max": 1, "per_s": 3600}
+    frame = verdict_frame(*({"Destination IP": f"10.0.2.{i}", "predicted": g}
+                            for i, g in enumerate(["DoS", "DoS", "Bot", "DoS"])))
+    with UdpCollector() as syslog, HttpCollector() as http:
+        cfg = alerts_config(tmp_path, syslog={"host": HOST, "port": syslog.port, "rate_limit": limit},
+                            webhook={"url": http.url(), "rate_limit": limit})
+        manager = AlertManager(cfg)
+        manager.submit(frame)
+        manager.close(timeout=20)
+        assert wait_for(lambda: len(syslog.datagrams) == 2)
+    for sink in ("syslog", "webhook"):
+        assert manager.stats()[sink] == counts(sent=2, summarized=3)
+    first, summary = (parse_syslog(d) for d in syslog.datagrams)
+    assert (first["msgid"], first["params"]["dst"]) == ("ALERT", "10.0.2.0")
+    assert summary["msgid"] == "SUMMARY" and int(summary["pri"]) == 16 * 8 + 5  # notice
+    assert summary["params"] == {"alerts": "3", "count": "3"}
+    assert summary["msg"] == "3 more alert(s) held back by the rate limit: 3 flows (DoS 2, Bot 1)"
+    alert, held = http.posts
+    assert alert["event_type"] == "alert" and alert["dest_ip"] == "10.0.2.0"
+    assert held["event_type"] == "netsentry_summary"
+    assert held["netsentry"]["alerts"] == 3 and held["netsentry"]["count"] == 3
+    assert held["netsentry"]["groups"] == {"DoS": 2, "Bot": 1}
+    assert held["netsentry"]["top_sources"] == {"10.0.0.66": 3}
+
+
 # --- e-mail -----------------------------------------------------------------------------------
 
 def _email_cfg(tmp_path: Path, port: int, **extra: Any) -> dict:
