@@ -3,8 +3,10 @@
 ``fuzz_parse`` input (see fuzz_parse.c): byte 0 selects the link type by its index in the
 harness's ``dlts[]`` table, byte 1 is added to caplen to form wirelen, the rest is one frame.
 ``fuzz_meter`` input (see fuzz_meter.c): 2 configuration bytes, then records
-``[dlt index][gap ms, 1 byte; 255 = 1 ms back][caplen, 2 bytes big-endian][frame]``; each capture
-gives a few files (one per configuration) holding its first frames.  The link-type order is
+``[link byte][gap ms, 1 byte; 255 = 1 ms back][caplen, 2 bytes big-endian][frame]`` where the
+link byte is the dlt index plus snaplen-cut bits (``cut << 4``: only (8 - cut)/8 of the frame is
+captured; bit 7: the wire length claims 1500 bytes more); each capture gives a few files (one per
+configuration, and one with every record cut) holding its first frames.  The link-type order is
 read from fuzz_parse.c, so the harnesses and the corpus stay in step.
 
     python capture/fuzz/seed_corpus.py OUT_DIR CAPTURE... [--meter] [--max-per-file N]
@@ -70,14 +72,26 @@ def meter_inputs(path: Path, dlt_index: int, limit: int) -> list[bytes]:
     _dlt, recs = frames(path, limit)
     if not recs:
         return []
-    body = bytearray()
+    body, cut_body = bytearray(), bytearray()
     prev = recs[0][0]
-    for ts, _wire, data in recs:
+    for i, (ts, _wire, data) in enumerate(recs):
         gap_ms = 255 if ts < prev else min((ts - prev) // 1000, 254)
         prev = ts
         data = data[:MAX_FRAME]
-        body += bytes([dlt_index, gap_ms]) + struct.pack("!H", len(data)) + data
-    return [cfg + body for cfg in METER_CONFIGS]
+        record = bytes([gap_ms]) + struct.pack("!H", len(data)) + data
+        body += bytes([dlt_index]) + record
+        # snaplen-cut variant: cut 1..7 eighths in turn, every other record also claiming more
+        cut_body += bytes([dlt_index | (1 + i % 7) << 4 | (i % 2) << 7]) + record
+    return [cfg + body for cfg in METER_CONFIGS] + [METER_CONFIGS[0] + cut_body]
+
+
+def cut_records(blob: bytes) -> int:
+    """Records of a fuzz_meter input that are snaplen-cut (cut bits or a longer wire length)."""
+    off, n = 2, 0
+    while off + 4 <= len(blob):
+        n += (blob[off] & 0xF0) != 0
+        off += 4 + struct.unpack("!H", blob[off + 2:off + 4])[0]
+    return n
 
 
 def write_unique(out_dir: Path, blobs: list[bytes]) -> int:
