@@ -76,7 +76,13 @@ def test_every_option_of_every_group_composes_and_validates(option: str) -> None
 
 
 def test_the_groups_listed_cover_what_the_config_composes() -> None:
-    assert {"split=conversation", "split=by_day", "mlflow=server", "+experiment=study"} <= set(_options())
+    assert {
+        "split=conversation",
+        "split=by_day",
+        "split=session",
+        "mlflow=server",
+        "+experiment=study",
+    } <= set(_options())
 
 
 def test_data_and_labels_are_checked_by_shape_and_may_carry_extra_fields() -> None:

@@ -15,7 +15,7 @@ from pipeline.group import group_flows
 from pipeline.layouts import read_flow_folder
 from pipeline.params import compose_params
 from pipeline.prune import prune, training_medians
-from pipeline.split import SplitError, split_flows
+from pipeline.split import SplitError, session_ids, split_flows
 
 KEY = ["Flow ID", "Timestamp", "Source Port"]
 
@@ -106,3 +106,122 @@ def test_no_statistic_sees_the_test_rows(grouped: pd.DataFrame) -> None:
     )
     # synthetic rows interpolate training rows: none reaches the test side's extreme value
     assert balanced["Flow IAT Mean"].max() == p_train["Flow IAT Mean"].max() < 1e12
+
+
+def flows_of(rows: list[tuple[str, str, float, str]], duration_us: float = 1e6) -> pd.DataFrame:
+    """Flows (source, destination, start second, label) with canonical columns the split reads."""
+    base = pd.Timestamp("2017-07-07 10:00:00")
+    return pd.DataFrame(
+        {
+            "Source IP": [r[0] for r in rows],
+            "Destination IP": [r[1] for r in rows],
+            "Timestamp": [str(base + pd.Timedelta(seconds=r[2])) for r in rows],
+            "Flow Duration": duration_us,
+            "Flow Bytes/s": np.arange(len(rows), dtype="float64"),
+            LABEL_COLUMN: [r[3] for r in rows],
+        }
+    )
+
+
+def test_session_ids_cut_a_pair_where_it_is_idle_longer_than_the_gap() -> None:
+    rows = [
+        ("a", "b", 0, "X"),
+        ("b", "a", 5, "X"),
+        ("a", "b", 12, "X"),  # one session: each starts < 10 s after the last one ended
+        ("a", "b", 45, "X"),  # 32 s after the last flow ended: a new session
+        ("a", "c", 1, "X"),  # another pair: its own session even when interleaved
+        ("a", "b", 46, "X"),
+    ]
+    ids = session_ids(flows_of(rows), idle_gap_s=10)
+    assert ids[0] == ids[1] == ids[2] and ids[3] == ids[5] and len({ids[0], ids[3], ids[4]}) == 3
+    # a long flow keeps its session open: the next flow starts 4 s after it ended
+    long = flows_of([("a", "b", 0, "X"), ("a", "b", 40, "X")], duration_us=36e6)
+    assert len(set(session_ids(long, idle_gap_s=10))) == 1
+    assert len(set(session_ids(long, idle_gap_s=3))) == 2
+
+
+def _sessions_flows() -> pd.DataFrame:
+    """Three classes: A in 6 sessions of 10 flows, B in 3 sessions of 10, C in one session of 10."""
+    rows = []
+    for label, pair, n_sessions in (
+        ("A", ("10.0.0.1", "10.0.0.2"), 6),
+        ("B", ("10.0.0.3", "10.0.0.4"), 3),
+        ("C", ("10.0.0.5", "10.0.0.6"), 1),
+    ):
+        for s in range(n_sessions):
+            rows += [(pair[i % 2], pair[1 - i % 2], s * 3600 + i, label) for i in range(10)]
+    return flows_of(rows)
+
+
+def test_session_split_keeps_sessions_whole_and_every_multi_session_class_on_both_sides() -> None:
+    flows = _sessions_flows()
+    cfg = {"strategy": "session", "test_size": 0.3, "idle_gap_s": 60}
+    train, test, report = split_flows(flows, cfg, seed=3)
+    sessions = session_ids(flows, 60)
+    test_mask = flows["Flow Bytes/s"].isin(test["Flow Bytes/s"]).to_numpy()
+    assert not set(sessions[test_mask]) & set(sessions[~test_mask])  # no session on both sides
+    assert report["sessions_per_class"] == {
+        "A": {"sessions_train": 4, "sessions_test": 2},
+        "B": {"sessions_train": 2, "sessions_test": 1},
+        "C": {"sessions_train": 1, "sessions_test": 0},
+    }
+    assert report["classes"] == {
+        "A": {"train": 40, "test": 20},
+        "B": {"train": 20, "test": 10},
+        "C": {"train": 10, "test": 0},
+    }
+    assert report["classes_with_one_session"] == ["C"] and report["sessions"] == {"train": 7, "test": 3}
+    other, _, _ = split_flows(flows, cfg, seed=4)
+    again, _, _ = split_flows(flows, cfg, seed=3)
+    assert again.equals(train) and not other.equals(train)
+
+
+def test_session_split_on_the_sample_tests_every_class_with_more_than_one_session(
+    grouped: pd.DataFrame,
+) -> None:
+    train, test, report = split_flows(
+        grouped, {"strategy": "session", "test_size": 0.3, "idle_gap_s": 30}, 42
+    )
+    assert report["classes_with_one_session"] == ["DDoS", "Heartbleed"]  # one continuous run each
+    for cls, n in report["classes"].items():
+        assert (n["test"] > 0) == (cls not in ("DDoS", "Heartbleed")), cls
+        assert n["train"] > 0, cls
+    assert 0.2 < report["test_fraction"] < 0.4
+    # the conversation split, for contrast, holds out only a few classes
+    _, _, by_pair = split_flows(grouped, {"strategy": "conversation", "test_size": 0.3}, 42)
+    assert len(by_pair["classes_missing_from_test"]) >= 5
+
+
+@pytest.mark.parametrize("strategy", ["stratified", "conversation", "session"])
+@pytest.mark.parametrize("n_single", [1, 2])
+def test_single_row_classes_stay_in_training_and_are_reported(strategy: str, n_single: int) -> None:
+    flows = _sessions_flows()
+    singles = flows_of([("10.0.9.9", f"10.0.8.{i}", 7200 * (i + 1), f"R{i}") for i in range(n_single)])
+    flows = pd.concat([flows, singles], ignore_index=True)
+    train, test, report = split_flows(flows, {"strategy": strategy, "test_size": 0.3, "idle_gap_s": 60}, 0)
+    rare = {f"R{i}" for i in range(n_single)}
+    assert report["kept_in_training"] == {r: 1 for r in rare}
+    assert rare <= set(train[LABEL_COLUMN]) and not rare & set(test[LABEL_COLUMN])
+    assert len(train) + len(test) == len(flows)
+
+
+def test_no_split_possible_is_a_one_line_error(cicids_fixtures: Path, tmp_path: Path) -> None:
+    header = (cicids_fixtures / "trafficlabelling-friday-ddos-head.csv").read_bytes().split(b"\n", 1)[0]
+    (tmp_path / "header-only.csv").write_bytes(header + b"\n")
+    flows, _ = read_flow_folder(tmp_path, progress=False)
+    clean, _ = clean_flows(flows)
+    grouped_, _ = group_flows(clean, compose_params()["labels"]["mapping"])
+    for strategy in ("stratified", "conversation", "session"):
+        with pytest.raises(SplitError, match=r"^no split possible: 0 flow\(s\) left after cleaning"):
+            split_flows(grouped_, {"strategy": strategy, "test_size": 0.3}, 0)
+    # duplicates only: one row survives cleaning
+    row = (cicids_fixtures / "trafficlabelling-friday-ddos-head.csv").read_bytes().split(b"\n")[1]
+    (tmp_path / "header-only.csv").write_bytes(header + b"\n" + row + b"\n" + row + b"\n")
+    flows, _ = read_flow_folder(tmp_path, progress=False)
+    clean, _ = clean_flows(flows)
+    with pytest.raises(SplitError, match=r"^no split possible: 1 flow\(s\)"):
+        split_flows(clean, {"strategy": "stratified", "test_size": 0.3}, 0)
+    # two classes of one row each: nothing left to split once they stay in training
+    two = flows_of([("a", "b", 0, "X"), ("a", "b", 1, "Y")])
+    with pytest.raises(SplitError, match="every class has a single row"):
+        split_flows(two, {"strategy": "stratified", "test_size": 0.3}, 0)
