@@ -17,7 +17,8 @@ import pandas as pd
 
 from serve.alerts.aggregate import Aggregator, batch_alerts, select_detections
 from serve.alerts.alert import Alert
-from serve.alerts.settings import AlertSettings, parse_settings
+from serve.alerts.settings import AlertConfigError, AlertSettings, SinkSettings, parse_settings
+from serve.alerts.sink import Sink
 from serve.alerts.sinks import SINK_TYPES
 from serve.alerts.worker import SinkWorker
 
@@ -31,7 +32,7 @@ class AlertManager:
         """Build from the ``serve.alerts`` config; a bad config raises :class:`AlertConfigError`."""
         self.settings: AlertSettings = parse_settings(cfg, set(SINK_TYPES))
         # build every sink before starting any thread: a bad option fails fast and cleanly
-        sinks = [SINK_TYPES[s.kind](s.name, s.options) for s in self.settings.sinks]
+        sinks = [_build_sink(s) for s in self.settings.sinks]
         self._workers = [
             SinkWorker(sink, s.queue_size, s.retry, s.rate_limit)
             for sink, s in zip(sinks, self.settings.sinks, strict=True)
@@ -96,6 +97,16 @@ class AlertManager:
             with self._lock:
                 ready = self._aggregator.due()
             self._dispatch(ready)
+
+
+def _build_sink(settings: SinkSettings) -> Sink:
+    """The configured sink; a bad option (``port: abc``) becomes one :class:`AlertConfigError` line."""
+    try:
+        return SINK_TYPES[settings.kind](settings.name, settings.options)
+    except AlertConfigError:
+        raise
+    except (TypeError, ValueError) as exc:
+        raise AlertConfigError(f"alerts config: sinks.{settings.name}: {exc}") from None
 
 
 class _Deadline:

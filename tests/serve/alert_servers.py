@@ -97,7 +97,9 @@ class _Inbox:
 class SmtpServer:
     """A real SMTP server (aiosmtpd) on loopback; optional STARTTLS and AUTH (one user)."""
 
-    def __init__(self, tls: tuple[Path, Path] | None = None, user: tuple[str, str] | None = None) -> None:
+    def __init__(self, tls: tuple[Path, Path] | None = None, user: tuple[str, str] | None = None,
+                 implicit_tls: bool = False) -> None:
+        """``tls``: certificate and key for STARTTLS (or, with ``implicit_tls``, TLS from the start)."""
         self.inbox = _Inbox()
         self.port = free_port()
         self.logins: list[tuple[str, bool]] = []
@@ -105,7 +107,10 @@ class SmtpServer:
         if tls is not None:
             context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             context.load_cert_chain(str(tls[0]), str(tls[1]))
-            kwargs.update(tls_context=context, require_starttls=True)
+            if implicit_tls:
+                kwargs.update(ssl_context=context, server_hostname="localhost")
+            else:
+                kwargs.update(tls_context=context, require_starttls=True)
         if user is not None:
             kwargs.update(authenticator=self._authenticator(user), auth_required=True)
         self._controller = Controller(self.inbox, hostname=HOST, port=self.port, **kwargs)

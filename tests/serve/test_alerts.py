@@ -207,6 +207,14 @@ def test_empty_and_benign_batches_take_nothing(tmp_path: Path) -> None:
         ({"rules": {"DoS": {"severity": 1}}}, "rules.DoS.sid is missing"),
         ({"aggregation": {"window_s": -1}}, "aggregation.window_s must be between"),
         ({"retry": {"attempts": 0}}, "retry.attempts must be between 1"),
+        ({"sinks": {"syslog": {"enabled": True, "transport": "pigeon"}}}, "syslog transport must be udp"),
+        ({"sinks": {"syslog": {"enabled": True, "facility": "local9"}}}, "unknown syslog facility 'local9'"),
+        ({"sinks": {"syslog": {"enabled": True, "port": "abc"}}}, "sinks.syslog: invalid literal for int()"),
+        ({"sinks": {"email": {"enabled": True, "to": []}}}, "sink option 'to' is required"),
+        ({"sinks": {"email": {"enabled": True, "to": "a@b", "ssl": True, "starttls": True}}},
+         "email starttls and ssl exclude each other"),
+        ({"sinks": {"webhook": {"enabled": True, "url": "ftp://x/y"}}}, "webhook url must be http(s)://host/"),
+        ({"sinks": {"email": {"enabled": True, "rate_limit": {"max": 0}}}}, "sinks.email.rate_limit.max"),
     ],
 )
 def test_config_mistakes_are_one_clear_line(tmp_path: Path, change: dict, message: str) -> None:

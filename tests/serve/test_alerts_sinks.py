@@ -214,6 +214,27 @@ def test_email_starttls_and_login(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
         assert smtp.logins == [("sensor", True)]
 
 
+def test_email_over_implicit_tls(tmp_path: Path) -> None:
+    cert, key = self_signed_cert(tmp_path)
+    with SmtpServer(tls=(cert, key), implicit_tls=True) as smtp:
+        manager = AlertManager(_email_cfg(tmp_path, smtp.port, ssl=True, cafile=str(cert)))
+        manager.submit(verdict_frame({}))
+        manager.close(timeout=20)
+        assert manager.stats()["email"] == counts(sent=1)
+        (msg,) = smtp.messages
+    assert "DoS from 10.0.0.66 to 10.0.0.2" in msg["Subject"]
+
+
+def test_email_untrusted_certificate_is_refused(tmp_path: Path) -> None:
+    cert, key = self_signed_cert(tmp_path)
+    with SmtpServer(tls=(cert, key)) as smtp:
+        manager = AlertManager(_email_cfg(tmp_path, smtp.port, starttls=True))  # no cafile: not trusted
+        manager.submit(verdict_frame({}))
+        manager.close(timeout=20)
+        assert smtp.messages == []
+    assert manager.stats()["email"] == counts(failed=1, retried=2)
+
+
 def test_email_wrong_password_is_retried_then_failed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     cert, key = self_signed_cert(tmp_path)
     monkeypatch.setenv("NETSENTRY_SMTP_PASSWORD", "wrong")
