@@ -5,6 +5,8 @@ the CICIDS2017 layouts, see :mod:`pipeline.layouts`; every file read and every o
 ignored, is listed on stderr and in the metrics), then, counting and logging every row it drops:
 
 1. drops rows without a label (the blank trailing rows of the original files);
+   a finite value beyond the float32 range (e.g. 1e308) counts as missing from here on: the
+   forest compares in float32, where it would be inf (counted in ``beyond_float32_range``);
 2. turns ±inf/NaN in the rate columns (``Flow Bytes/s``, ``Flow Packets/s``: zero-duration
    flows) into NaN, to be replaced by the *training* median in ``prune`` (a median learned here
    would see the test rows);
@@ -32,6 +34,8 @@ from pipeline.layouts import LayoutError, list_input_files, read_flow_folder, re
 from pipeline.stage import log_metrics, stage_cli
 
 OUTPUT = "data/clean/flows.parquet"
+#: the largest magnitude a feature may have: the trees compare in float32
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 METRICS_OUT = "metrics/clean.json"
 
 
@@ -61,6 +65,16 @@ def clean_flows(flows: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, Any]]:
 
     no_label = (flows[LABEL_COLUMN].isna() | (flows[LABEL_COLUMN] == "")).to_numpy()
     report["dropped"]["no_label"] = int(no_label.sum())
+
+    report["beyond_float32_range"] = {}
+    for c in feats:
+        if flows[c].dtype.kind != "f":
+            continue
+        values = flows[c].to_numpy(dtype="float64", na_value=np.nan)
+        huge = np.isfinite(values) & (np.abs(values) > FLOAT32_MAX)
+        if huge.any():
+            report["beyond_float32_range"][c] = int((huge & ~no_label).sum())
+            flows[c] = np.where(huge, np.nan, values)
 
     rates = [c for c in RATE_COLUMNS if c in flows.columns]
     report["rate_values_to_impute"] = {}

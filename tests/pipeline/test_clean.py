@@ -90,3 +90,20 @@ def test_a_mix_of_profiles_is_refused_whatever_the_setting(
         "the input mixes meter profiles (cic2017: tl.csv (trafficlabelling); "
         "engelen: corrected.csv (engelen)); one model serves one profile"
     )
+
+
+def test_values_beyond_float32_are_missing_counted_and_leave_no_overflow() -> None:
+    df = frame(10)
+    df.loc[1, "Flow Duration"] = 1e308  # an ordinary feature: the row is unusable
+    df.loc[2, RATE_COLUMNS[0]] = -1e300  # a rate: imputed later like inf
+    df.loc[3, "Fwd IAT Max"] = 3e38  # still inside float32: kept as is
+    out, report = clean_flows(df)
+    assert report["beyond_float32_range"] == {"Flow Duration": 1, RATE_COLUMNS[0]: 1}
+    assert report["dropped"]["unusable_values"] == 1 and report["unusable_by_column"] == {"Flow Duration": 1}
+    assert report["rate_values_to_impute"][RATE_COLUMNS[0]] == 1 and out[RATE_COLUMNS[0]].isna().sum() == 1
+    assert (out["Fwd IAT Max"] == 3e38).sum() == 1
+    feats = [c for c in FEATURE_COLUMNS if c in out.columns]
+    with np.errstate(over="raise"):
+        as32 = out[feats].to_numpy(dtype="float64")
+        as32 = as32[np.isfinite(as32)].astype("float32")  # the select/train cast: no overflow
+    assert np.isfinite(as32).all()
