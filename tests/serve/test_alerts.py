@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import re
 import time
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from serve.alerts import AlertConfigError, AlertManager
-from serve.alerts.alert import flow_id
+from serve.alerts.alert import eve_time, flow_id
 from serve.verdict import BENIGN, UNJUDGED
 from tests.serve.alert_data import alerts_config, verdict_frame
 
@@ -61,6 +62,12 @@ def test_eve_line_carries_every_suricata_field(tmp_path: Path) -> None:
     # the keys Suricata's own alerts have keep their names and order at the top level
     assert list(eve)[:9] == ["timestamp", "flow_id", "event_type", "src_ip", "src_port", "dest_ip",
                              "dest_port", "proto", "alert"]
+
+
+def test_eve_time_is_utc_without_colon_in_the_offset() -> None:
+    assert eve_time(datetime(2017, 7, 6, 13, 40, 7, 419016)) == "2017-07-06T13:40:07.419016+0000"
+    local = datetime(2017, 7, 6, 15, 40, 7, 5, tzinfo=timezone(timedelta(hours=2)))
+    assert eve_time(local) == "2017-07-06T13:40:07.000005+0000"
 
 
 def test_flow_id_is_stable_and_distinguishes_flows() -> None:
