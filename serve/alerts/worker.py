@@ -122,17 +122,24 @@ class SinkWorker:
             except queue.Empty:
                 if self._closing.is_set():
                     break
-                self._maybe_send_summary()
+                self._guarded(self._maybe_send_summary)
                 continue
-            self._handle(alert)
+            self._guarded(lambda alert=alert: self._handle(alert))
         if self._summary.alerts:  # the last word on close, whatever the rate limit says
-            self._send_summary()
+            self._guarded(self._send_summary)
+
+    def _guarded(self, step: Callable[[], None]) -> None:
+        """Run one step of the loop; a bug in it is logged, never the end of the sink's thread."""
+        try:
+            step()
+        except Exception:
+            log.exception("alert sink %s: unexpected error", self.name)
 
     def _handle(self, alert: Alert) -> None:
         if self._summary.alerts and self._limiter is not None:
             self._maybe_send_summary()
         if self._limiter is None or (not self._summary.alerts and self._limiter.allow()):
-            self._deliver(lambda: self.sink.send(alert), 1)
+            self._deliver(lambda: self.sink.send(alert))
         else:
             self._summary.add(alert)
             self._count("summarized")
@@ -143,39 +150,42 @@ class SinkWorker:
 
     def _send_summary(self) -> None:
         summary, self._summary = self._summary, Summary()
-        self._deliver(lambda: self.sink.send_summary(summary), 1)
+        self._deliver(lambda: self.sink.send_summary(summary))
 
-    def _deliver(self, attempt: Callable[[], None], n: int) -> None:
-        """Run ``attempt`` until it succeeds or the retry policy is spent; count the outcome."""
+    def _deliver(self, attempt: Callable[[], None]) -> None:
+        """Run ``attempt`` until it succeeds or the retry policy (or close()'s deadline) is spent."""
         delay = self._retry.backoff_s
         for tries in range(1, self._retry.attempts + 1):
             try:
                 attempt()
             except Exception as exc:  # any transport error: the sink must not kill its thread
-                last = tries == self._retry.attempts or not self._backoff_fits(delay)
+                last = tries == self._retry.attempts or not self._fits(delay)
                 log.warning("alert sink %s (%s): %s%s", self.name, self.sink.describe(),
                             _one_line(exc), "; giving up" if last else f"; retrying in {delay:.1f} s")
-                if last:
-                    self._count("failed", n)
+                if last or not self._backoff(delay):
+                    self._count("failed")
                     return
                 self._count("retried")
-                self._backoff(delay)
                 delay = min(delay * 2, self._retry.max_backoff_s)
                 continue
-            self._count("sent", n)
+            self._count("sent")
             return
 
-    def _backoff_fits(self, delay: float) -> bool:
+    def _fits(self, delay: float) -> bool:
+        """Whether a wait of ``delay`` seconds ends before close()'s deadline (if close() was called)."""
         return self._deadline is None or time.monotonic() + delay < self._deadline
 
-    def _backoff(self, delay: float) -> None:
-        """Wait ``delay`` seconds, or less when close() is called meanwhile and its deadline is nearer."""
+    def _backoff(self, delay: float) -> bool:
+        """Wait ``delay`` seconds; False (at once) when close() is called meanwhile and the wait
+        would outlast its deadline."""
         end = time.monotonic() + delay
         if not self._closing.is_set():
             self._closing.wait(delay)  # close() wakes us up to look at its deadline
-        if self._deadline is not None:
-            end = min(end, self._deadline)
+        if not self._fits(end - time.monotonic()):
+            log.warning("alert sink %s: shutting down; no time left to retry", self.name)
+            return False
         time.sleep(max(0.0, end - time.monotonic()))
+        return True
 
 
 def _one_line(exc: BaseException) -> str:

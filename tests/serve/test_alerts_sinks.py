@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import threading
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -293,6 +294,16 @@ def test_webhook_server_down_is_retried_and_counted_failed(
     assert manager.stats()["eve"]["sent"] == 1  # the other sink is not affected
     failures = [r.getMessage() for r in caplog.records if "alert sink webhook" in r.getMessage()]
     assert len(failures) == 3 and "giving up" in failures[-1] and f"{HOST}:{port}" in failures[-1]
+
+
+def test_close_cuts_retries_short(tmp_path: Path) -> None:
+    cfg = alerts_config(tmp_path, webhook={"url": f"http://{HOST}:{free_port()}/hook"})
+    cfg["retry"] = {"attempts": 10, "backoff_s": 30, "max_backoff_s": 60}  # minutes of retrying ...
+    manager = AlertManager(cfg)
+    manager.submit(verdict_frame({}))
+    manager.close(timeout=1)  # ... but shutdown allows one second
+    assert manager.stats()["webhook"] == counts(failed=1)
+    assert not any(t.name == "alert-sink-webhook" and t.is_alive() for t in threading.enumerate())
 
 
 def test_stuck_sink_never_blocks_submit(tmp_path: Path) -> None:
