@@ -191,24 +191,30 @@ def print_summary(model: Any, summary: Any, source: str, meter_stats: dict[str, 
 
 def _run(args: argparse.Namespace, daemon: bool) -> int:
     """Shared body of classify and serve; raises the user-facing errors the handlers turn into lines."""
-    from serve.alerts import AlertManager
-    from serve.batcher import Batcher
-    from serve.flowpath import FlowPath, ModelSlot
+    from flows.meter_csv import check_header, read_header
     from serve.logs import setup_logging
-    from serve.metrics import SensorMetrics
-    from serve.model_source import verdicts
 
     cfg = _config(args)
     quiet = not daemon and not getattr(args, "verbose", False)
     setup_logging("WARNING" if quiet else cfg["log"]["level"], args.log_json or cfg["log"]["json"])
     sc = cfg["serve"]
 
+    # the cheap checks first: a typo should not wait for MLflow and the model to load
     file: Path | None = args.input if not daemon else args.read
     if file is not None and not file.is_file():
         raise UserError(f"no such file: {file}")
     from_csv = file is not None and file.suffix.lower() == ".csv"
-    if not from_csv:
-        _meter_binary(cfg)  # fail before the (slow) model load
+    if from_csv:
+        check_header(read_header(file))  # type: ignore[arg-type]
+    else:
+        _meter_binary(cfg)
+
+    from serve.alerts import AlertManager
+    from serve.batcher import Batcher
+    from serve.flowpath import FlowPath, ModelSlot
+    from serve.metrics import SensorMetrics
+    from serve.model_source import verdicts
+
     source = _model_source(cfg)
     model = source.load()
     log.info("model %s version %s (profile %s, runtime %s)%s", model.name, model.version, model.profile,
@@ -276,7 +282,7 @@ def _handle(args: argparse.Namespace, daemon: bool) -> int:
     """Run a command, turning every user-facing error into one line and exit status 1 (2: config)."""
     from flows.meter_csv import MeterCsvError
     from serve.meter import MeterError
-    from serve.model_source import ModelError
+    from serve.model_error import ModelError  # = serve.model_source.ModelError, without loading skops
 
     name = "serve" if daemon else "classify"
     try:

@@ -125,6 +125,7 @@ class _Run:
     proc: subprocess.Popen
     stats: dict = field(default_factory=dict)
     last_error: str = ""
+    messages: list[str] = field(default_factory=list)
     header_seen: bool = False
     started: float = field(default_factory=time.monotonic)
     stderr_done: threading.Event = field(default_factory=threading.Event)
@@ -166,7 +167,10 @@ class Meter:
                 log.debug("meter stats: %s", stats)
             elif line:
                 run.last_error = line
-                log.warning("meter: %s", line)
+                run.messages.append(line)
+                # live: say it now; a capture file: said at the end, as the error if the meter failed
+                if self.spec.live and run.header_seen:
+                    log.warning("meter: %s", line)
         run.stderr_done.set()
 
     # -- process ------------------------------------------------------------------------------
@@ -253,10 +257,16 @@ class Meter:
                 message = run.last_error.removeprefix("flowmeter: ") or describe_exit(returncode)
                 raise MeterError(f"flow meter: {message}")
             first = False
-            if self._stopping.is_set() or (returncode == 0 and not self.spec.live):
+            if returncode == 0 and not self.spec.live:
+                for message in run.messages:
+                    log.warning("meter: %s", message)
                 return
-            if not self.spec.live:
-                raise MeterError(f"flow meter died while reading {self.spec.file} ({reason})")
+            if self._stopping.is_set():
+                return
+            if not self.spec.live:  # re-reading the file would judge its flows twice: stop here
+                if returncode < 0:
+                    raise MeterError(f"flow meter {describe_exit(returncode)} while reading {self.spec.file}")
+                raise MeterError(f"flow meter: {run.last_error.removeprefix('flowmeter: ') or reason}")
             if time.monotonic() - run.started > self.backoff_max:  # it ran fine for a while
                 backoff, in_a_row = self.backoff_first, 0
             in_a_row += 1
