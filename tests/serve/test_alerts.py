@@ -232,6 +232,14 @@ def test_config_mistakes_are_one_clear_line(tmp_path: Path, change: dict, messag
     assert "\n" not in str(info.value)
 
 
+def test_unwritable_eve_path_is_one_clear_line(tmp_path: Path) -> None:
+    (tmp_path / "plain-file").write_text("")
+    cfg = alerts_config(tmp_path)
+    cfg["sinks"]["eve"]["path"] = str(tmp_path / "plain-file" / "eve.json")
+    with pytest.raises(AlertConfigError, match=r"cannot write the EVE file .*plain-file/eve.json: "):
+        AlertManager(cfg)
+
+
 def test_committed_config_enables_only_eve(tmp_path: Path) -> None:
     manager = AlertManager(alerts_config(tmp_path))
     try:

@@ -14,6 +14,7 @@ from typing import IO, Any
 
 from serve.alerts.alert import Alert, Summary
 from serve.alerts.render import eve_record, summary_record
+from serve.alerts.settings import AlertConfigError
 from serve.alerts.sink import Sink, option
 
 #: Relative paths in the config are taken from the project root (as the sensor's other paths).
@@ -31,6 +32,11 @@ class EveSink(Sink):
         self.path = path if path.is_absolute() else PROJECT_ROOT / path
         self._file: IO[str] | None = None
         self._inode: tuple[int, int] | None = None
+        try:  # an unwritable path is the user's to fix: say so now, not at the first alert
+            self._open()
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+            raise AlertConfigError(f"alerts config: cannot write the EVE file {self.path}: {reason}") from exc
 
     def describe(self) -> str:
         return f"eve {self.path}"
