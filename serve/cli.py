@@ -281,13 +281,14 @@ def _run(args: argparse.Namespace, daemon: bool) -> int:
 def _handle(args: argparse.Namespace, daemon: bool) -> int:
     """Run a command, turning every user-facing error into one line and exit status 1 (2: config)."""
     from flows.meter_csv import MeterCsvError
+    from serve.alerts.settings import AlertConfigError
     from serve.meter import MeterError
     from serve.model_error import ModelError  # = serve.model_source.ModelError, without loading skops
 
     name = "serve" if daemon else "classify"
     try:
         return _run(args, daemon)
-    except ConfigError as exc:
+    except (ConfigError, AlertConfigError) as exc:
         print(f"netsentry {name}: {exc}", file=sys.stderr)
         return 2
     except (UserError, ModelError, MeterError, MeterCsvError) as exc:
