@@ -17,10 +17,13 @@ from typing import Any
 
 import mlflow
 import mlflow.sklearn
+import numpy as np
 import pandas as pd
-from mlflow.models import infer_signature
+from mlflow.models import ModelSignature, infer_signature
 from mlflow.tracking import MlflowClient
+from mlflow.types.schema import ColSpec, Schema
 
+from flows.schema import COLUMN_KINDS
 from pipeline.io import PROJECT_ROOT
 
 
@@ -103,6 +106,32 @@ def file_fingerprint(paths: list[Path]) -> str:
     return digest.hexdigest()[:16]
 
 
+#: MLflow column type of each flow-schema kind: what the meter writes (int64 / float64 columns).
+_SIGNATURE_TYPES: dict[str, str] = {"int": "long", "float": "double", "str": "string"}
+
+
+def meter_typed(example: pd.DataFrame) -> pd.DataFrame:
+    """``example`` with each column in the dtype the meter's CSV reader gives it (int kinds int64).
+
+    Training frames hold every statistic as float64; the input example must match the signature.
+    """
+    out = example.copy()
+    for column in out.columns:
+        if COLUMN_KINDS.get(column) == "int":
+            values = np.nan_to_num(out[column].to_numpy(dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+            out[column] = np.round(values).astype(np.int64)
+    return out
+
+
+def meter_signature(example: pd.DataFrame, predictions: Any) -> ModelSignature:
+    """A signature whose inputs are typed as the meter writes them (``flows.schema``: int -> long,
+    float -> double), so ``pyfunc`` and ``mlflow models serve`` accept the meter's own rows."""
+    inputs = Schema(
+        [ColSpec(_SIGNATURE_TYPES[COLUMN_KINDS.get(c, "float")], c) for c in example.columns]
+    )
+    return ModelSignature(inputs=inputs, outputs=infer_signature(example, predictions).outputs)
+
+
 def log_and_register(
     model: Any,
     example: pd.DataFrame,
@@ -117,14 +146,17 @@ def log_and_register(
     """
     name = mlflow_params.get("registered_model", "netsentry")
     alias = mlflow_params.get("alias", "champion")
-    signature = infer_signature(example, model.predict(example))
+    example = meter_typed(example)
     info = mlflow.sklearn.log_model(
         model,
         name="model",
-        signature=signature,
+        signature=meter_signature(example, model.predict(example)),
         input_example=example,
         registered_model_name=name,
         skops_trusted_types=trusted_types,
+        # the model needs scikit-learn + skops (+ their numpy); skips MLflow's inference, which
+        # loads the model in a subprocess (4 s per model)
+        pip_requirements=mlflow.sklearn.get_default_pip_requirements(include_skops=True),
         tags=tags,
     )
     version = str(info.registered_model_version)

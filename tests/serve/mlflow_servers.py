@@ -9,9 +9,12 @@ Fixtures (session-scoped: each server starts once per test session):
   on a free port), as a fleet of sensors would share it.  Skips when PostgreSQL is not installed.
 
 Each yields an :class:`MlflowServer` (``.uri`` = ``http://127.0.0.1:PORT``; ``.stop()`` /
-``.start()`` to take it away and bring it back, e.g. to test the cache; the fixture restarts a
-stopped server before the next test uses it).  Every test gets its own registered model name, so
-tests sharing a server do not see each other's versions.
+``.start()`` take it away and bring it back on the same port and store, e.g. to test the cache:
+a test that stops it starts it again in a ``finally``).  Every test registers its own model name
+(:func:`unique_name`), so tests sharing a server do not see each other's versions.
+
+``tests/serve/conftest.py`` imports the two fixtures, so every test under ``tests/serve`` can
+name them as arguments and the whole session shares one server of each kind.
 
 Helpers:
 
@@ -22,9 +25,9 @@ Helpers:
 - :func:`move_alias` points an alias at another version.
 - :func:`unique_name` a fresh registered-model name for one test.
 
-Use them from a test module by importing the fixtures (pytest finds imported fixtures)::
+Example::
 
-    from tests.serve.mlflow_servers import mlflow_sqlite_server, register_model, unique_name  # noqa: F401
+    from tests.serve.mlflow_servers import register_model, unique_name
 
     def test_swap(mlflow_sqlite_server):
         name = unique_name("swap")
@@ -142,19 +145,13 @@ class MlflowServer:
 
 
 @pytest.fixture(scope="session")
-def _mlflow_sqlite_server_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowServer]:
+def mlflow_sqlite_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowServer]:
+    """A running ``mlflow server`` with a SQLite backend store (one per test session)."""
     folder = tmp_path_factory.mktemp("mlflow-sqlite")
     server = MlflowServer(f"sqlite:///{folder / 'mlflow.db'}", folder)
     server.start()
     yield server
     server.stop()
-
-
-@pytest.fixture
-def mlflow_sqlite_server(_mlflow_sqlite_server_session: MlflowServer) -> MlflowServer:
-    """A running ``mlflow server`` with a SQLite backend store (shared by the session)."""
-    _mlflow_sqlite_server_session.start()
-    return _mlflow_sqlite_server_session
 
 
 def _pg_bin(tool: str) -> str | None:
@@ -199,7 +196,7 @@ class PostgresCluster:
             self.user,
             "mlflow",
         )
-        return f"postgresql://{self.user}@127.0.0.1:{self.port}/mlflow"
+        return f"postgresql+psycopg2://{self.user}@127.0.0.1:{self.port}/mlflow"
 
     def stop(self) -> None:
         """pg_ctl stop (fast)."""
@@ -210,7 +207,8 @@ class PostgresCluster:
 
 
 @pytest.fixture(scope="session")
-def _mlflow_postgres_server_session() -> Iterator[MlflowServer]:
+def mlflow_postgres_server() -> Iterator[MlflowServer]:
+    """A running ``mlflow server`` with a PostgreSQL backend store (one per test session)."""
     try:
         pwd.getpwnam("postgres")
     except KeyError:
@@ -232,13 +230,6 @@ def _mlflow_postgres_server_session() -> Iterator[MlflowServer]:
             server.stop()
         cluster.stop()
         shutil.rmtree(folder, ignore_errors=True)
-
-
-@pytest.fixture
-def mlflow_postgres_server(_mlflow_postgres_server_session: MlflowServer) -> MlflowServer:
-    """A running ``mlflow server`` with a PostgreSQL backend store (shared by the session)."""
-    _mlflow_postgres_server_session.start()
-    return _mlflow_postgres_server_session
 
 
 def unique_name(prefix: str = "netsentry-test") -> str:

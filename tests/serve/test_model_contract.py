@@ -1,0 +1,107 @@
+"""The registered model's contract with the meter: MLflow's own consumers take the meter's rows.
+
+The signature types each input column as the meter writes it (int -> long, float -> double), so
+``mlflow.pyfunc`` and ``mlflow models serve`` accept a meter CSV read by ``flows.meter_csv``, and
+they agree with the sensor's own loader.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import mlflow.pyfunc
+import numpy as np
+import pandas as pd
+import pytest
+
+from flows.meter_csv import read_meter_csv
+from serve.model_source import ModelSource
+from tests.serve.mlflow_servers import free_port, register_model, unique_name, wait_http
+
+METER = Path(__file__).resolve().parents[2] / "capture" / "flowmeter"
+#: int and float columns of the schema, and Destination Port (an identifier the meter writes as int).
+MIXED_FEATURES = (
+    "Destination Port",
+    "Flow Duration",
+    "Flow Bytes/s",
+    "Fwd Packet Length Mean",
+    "Total Fwd Packets",
+)
+
+
+@pytest.fixture(scope="module")
+def meter_rows(pcaps: Path, tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
+    """The shared SQL-injection capture metered in the engelen profile, read with the meter's types."""
+    if not METER.exists():
+        pytest.skip("capture/flowmeter is not built (make meter)")
+    out = tmp_path_factory.mktemp("meter") / "flows.csv"
+    capture = pcaps / "cicids2017" / "WebattackSQLinj.pcap"
+    subprocess.run([str(METER), "-r", str(capture), "--profile", "engelen", "-q", "-o", str(out)], check=True)
+    rows = read_meter_csv(out)
+    assert len(rows) > 0 and rows["Flow Duration"].dtype == np.int64
+    return rows
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
+    """A local store holding one model over mixed int/float meter columns: (tracking URI, name)."""
+    folder = tmp_path_factory.mktemp("contract")
+    uri = f"sqlite:///{folder / 'mlflow.db'}"
+    name = unique_name("contract")
+    register_model(uri, name, features=MIXED_FEATURES, artifact_location=folder / "artifacts")
+    return uri, name
+
+
+def test_pyfunc_predicts_meter_rows_like_the_sensor(
+    store: tuple[str, str], meter_rows: pd.DataFrame, tmp_path: Path
+) -> None:
+    uri, name = store
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    pyfunc = mlflow.pyfunc.load_model(f"models:/{name}@champion")
+    schema = {c.name: str(c.type) for c in pyfunc.metadata.get_input_schema().inputs}
+    assert schema["Flow Duration"].endswith("long") and schema["Flow Bytes/s"].endswith("double")
+    predicted = np.asarray(pyfunc.predict(meter_rows))  # the meter's int64 columns pass enforcement
+    sensor = ModelSource(f"models:/{name}@champion", tracking_uri=uri, cache_dir=tmp_path).load()
+    np.testing.assert_array_equal(predicted, sensor.predict(meter_rows)[0])
+
+
+@pytest.mark.slow
+def test_mlflow_models_serve_answers_meter_rows(
+    store: tuple[str, str], meter_rows: pd.DataFrame, tmp_path: Path
+) -> None:
+    uri, name = store
+    port = free_port()
+    bin_dir = Path(sys.executable).parent  # `mlflow models serve` execs `uvicorn` from PATH
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    env.update(MLFLOW_TRACKING_URI=uri, PATH=f"{bin_dir}{os.pathsep}{env.get('PATH', '')}")
+    cmd = [str(bin_dir / "mlflow"), "models", "serve", "-m", f"models:/{name}@champion"]
+    cmd += ["--env-manager", "local", "-h", "127.0.0.1", "-p", str(port), "-w", "1"]
+    log = tmp_path / "serve.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        wait_http(f"http://127.0.0.1:{port}/ping", proc, timeout=120, log=log)
+        body = {"dataframe_split": json.loads(meter_rows.to_json(orient="split", index=False))}
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/invocations",
+            data=json.dumps(body).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=60) as resp:
+            answer = json.loads(resp.read())
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    local = mlflow.pyfunc.load_model(f"models:/{name}@champion").predict(meter_rows)
+    assert answer["predictions"] == list(local)
+    assert len(answer["predictions"]) == len(meter_rows)
