@@ -9,6 +9,7 @@ level=${1:-run}
 apt_pkgs=(libpcap-dev make gcc iproute2)
 if [ "$level" = test ]; then
   apt_pkgs+=(clang llvm libclang-rt-14-dev valgrind tcpreplay tcpdump)
+  apt_pkgs+=(postgresql)  # model: the PostgreSQL-backed mlflow server of tests/serve
 fi
 
 missing=()
