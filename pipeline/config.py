@@ -130,8 +130,10 @@ class SweepConfig:
 
 @dataclass(kw_only=True)
 class ModelConfig:
+    """Final forest; null: the sweep picks the value, a number fixes it."""
+
     max_depth: int | None = _f(None, **POSITIVE)
-    n_estimators: int = _f(100, **POSITIVE)
+    n_estimators: int | None = _f(None, **POSITIVE)
     n_jobs: int = _f(2, **N_JOBS)
 
 
@@ -244,6 +246,12 @@ def _check_section(prefix: str, values: dict[str, Any], schema: type) -> None:
 def validate(params: dict[str, Any]) -> dict[str, Any]:
     """Check a composed config (plain dict) against :class:`NetsentryConfig`; return it unchanged."""
     _check_section("", params, NetsentryConfig)
+    if not params["sweep"]["enabled"]:
+        unset = [f"model.{k}" for k in ("max_depth", "n_estimators") if params["model"].get(k) is None]
+        if unset:
+            raise ConfigError(
+                f"sweep.enabled=false needs {' and '.join(unset)} set (null means: the sweep picks)"
+            )
     return params
 
 

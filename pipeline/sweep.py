@@ -6,8 +6,9 @@ weights of ``data/balance/class_weights.json`` and the selected features
 (``data/select/features.json``).
 Each grid point is a nested MLflow run under the sweep stage run.  The chosen point is the
 smallest depth, then the fewest trees, whose mean CV score is within ``sweep.tolerance`` of the
-best.  With ``sweep.enabled: false`` nothing is scored and ``model.max_depth`` /
-``model.n_estimators`` are passed on as is.
+best.  ``model.max_depth`` / ``model.n_estimators`` set (not null) fix that axis: the grid then
+varies only the other one (``dvc exp run -S model.max_depth=12`` trains depth 12).  With
+``sweep.enabled: false`` nothing is scored and both model values are passed on as is.
 
 Writes ``data/sweep/best.json``, ``metrics/sweep.json``, ``plots/sweep_depth.png``,
 ``plots/sweep_trees.png`` and the grid as ``plots/sweep_grid.csv``.
@@ -83,6 +84,16 @@ def score_grid(
     return pd.DataFrame(rows)
 
 
+def effective_grid(cfg: dict[str, Any], model_cfg: dict[str, Any]) -> tuple[dict[str, Any], dict[str, int]]:
+    """The sweep config with each axis the model section fixes reduced to that value, and those values."""
+    fixed = {
+        axis: int(model_cfg[axis])
+        for axis in ("max_depth", "n_estimators")
+        if model_cfg.get(axis) is not None
+    }
+    return {**cfg, **{axis: [value] for axis, value in fixed.items()}}, fixed
+
+
 def choose_point(grid: pd.DataFrame, tolerance: float) -> dict[str, Any]:
     """The plateau point: smallest depth, then fewest trees, within ``tolerance`` of the best."""
     best = grid["score"].max()
@@ -153,17 +164,18 @@ def main(argv: list[str] | None = None) -> None:
         else:
             features = read_json(FEATURES)["selected"]
             weights = read_json(WEIGHTS) if project_path(WEIGHTS).exists() else None
+            grid_cfg, fixed = effective_grid(cfg, model_cfg)
             grid = score_grid(
                 read_parquet(INPUT),
                 features,
-                cfg,
+                grid_cfg,
                 seed,
                 weights,
                 log_runs=True,
                 balance_cfg=params["balance"],
             )
             chosen = choose_point(grid, cfg["tolerance"])
-            metrics = {**chosen, "enabled": True, "points": len(grid)}
+            metrics = {**chosen, "enabled": True, "points": len(grid), "fixed_by_model": fixed}
             plot_curves(grid, chosen)
             mlflow.log_metrics({"cv_score": chosen["score"], "best_cv_score": chosen["best_score"]})
             for path in (DEPTH_PNG, TREES_PNG):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pandas as pd
+import pytest
 from mlflow.tracking import MlflowClient
 
 from flows.schema import feature_columns
@@ -70,13 +71,18 @@ def test_sweep_stage_logs_nested_runs_and_writes_best(tmp_path) -> None:
     run_stage(root, "pipeline.sweep")
     best = json.loads((root / "data/sweep/best.json").read_text())
     grid = pd.read_csv(root / "plots/sweep_grid.csv")
-    assert len(grid) == 4
-    assert (best["max_depth"], best["n_estimators"]) in set(
-        zip(grid.max_depth, grid.n_estimators, strict=True)
-    )
+    assert sorted(zip(grid.max_depth, grid.n_estimators, strict=True)) == [(2, 3), (2, 9), (6, 3), (6, 9)]
     metrics = json.loads((root / "metrics/sweep.json").read_text())
-    assert metrics["enabled"] is True and metrics["points"] == 4
-    assert metrics["score"] >= metrics["best_score"] - 0.005
+    assert metrics["enabled"] is True and metrics["points"] == 4 and metrics["fixed_by_model"] == {}
+    # the plateau rule, recomputed here from the written grid: the first (depth, trees) in order
+    # whose score is within the tolerance of the grid's best
+    top = grid["score"].max()
+    ordered = grid.sort_values(["max_depth", "n_estimators"])
+    first = ordered[ordered["score"] >= top - 0.005].iloc[0]
+    assert best == {"max_depth": int(first.max_depth), "n_estimators": int(first.n_estimators)}
+    # (the CSV holds 6 decimals)
+    assert metrics["best_score"] == pytest.approx(top, abs=1e-6)
+    assert metrics["score"] == pytest.approx(first.score, abs=1e-6)
     for name in ("sweep_depth.png", "sweep_trees.png"):
         assert (root / "plots" / name).stat().st_size > 1000
 
@@ -86,10 +92,13 @@ def test_sweep_stage_logs_nested_runs_and_writes_best(tmp_path) -> None:
     parents = [r for r in runs if r.data.tags.get("stage") == "sweep"]
     assert len(parents) == 1
     children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parents[0].info.run_id]
-    assert sorted(
-        (int(r.data.params["max_depth"]), int(r.data.params["n_estimators"])) for r in children
-    ) == [(2, 3), (2, 9), (6, 3), (6, 9)]
-    assert all(0 <= r.data.metrics["cv_score"] <= 1 for r in children)
+    logged = {
+        (int(r.data.params["max_depth"]), int(r.data.params["n_estimators"])): r.data.metrics["cv_score"]
+        for r in children
+    }
+    written = {(int(r.max_depth), int(r.n_estimators)): float(r.score) for r in grid.itertuples()}
+    assert logged.keys() == written.keys()  # every point's nested run holds the grid file's score
+    assert all(logged[k] == pytest.approx(written[k], abs=1e-6) for k in logged)
 
 
 def test_sweep_disabled_passes_model_params_through(tmp_path) -> None:
@@ -99,3 +108,18 @@ def test_sweep_disabled_passes_model_params_through(tmp_path) -> None:
     run_stage(root, "pipeline.sweep")  # no select output needed: nothing is scored
     assert json.loads((root / "data/sweep/best.json").read_text()) == {"max_depth": 5, "n_estimators": 7}
     assert json.loads((root / "metrics/sweep.json").read_text())["enabled"] is False
+
+
+def test_a_model_value_fixes_its_axis_of_the_sweep(tmp_path) -> None:
+    """``dvc exp run -S model.max_depth=6`` must train depth 6, the sweep picking only the trees."""
+    root = make_project(
+        tmp_path / "proj",
+        ["select.n_features=3", "sweep.max_depth=[2,4]", "sweep.n_estimators=[3,9]", "model.max_depth=6"],
+    )
+    run_stage(root, "pipeline.select")
+    run_stage(root, "pipeline.sweep")
+    grid = pd.read_csv(root / "plots/sweep_grid.csv")
+    assert sorted(zip(grid.max_depth, grid.n_estimators, strict=True)) == [(6, 3), (6, 9)]
+    best = json.loads((root / "data/sweep/best.json").read_text())
+    assert best["max_depth"] == 6 and best["n_estimators"] in (3, 9)
+    assert json.loads((root / "metrics/sweep.json").read_text())["fixed_by_model"] == {"max_depth": 6}
