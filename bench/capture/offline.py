@@ -3,7 +3,8 @@
 Tools, all on the same generated capture (see gen_capture.py), each pinned to CPU 0, best of
 --repeat runs:
   * pcap_loop     bare libpcap pcap_next_ex loop (bench/capture/pcap_loop.c): the ceiling
-  * flowmeter     capture/flowmeter -r FILE -o /dev/null (CSV formatted, not stored)
+  * flowmeter     capture/flowmeter -r FILE -o /dev/null (CSV formatted, not stored), each profile,
+                  and the clean profile built with the former fixed-seed hash (cost of the keyed one)
   * nfstream      NFStream, statistical_analysis=True, n_dissections=0, n_meters=1
   * cicflowmeter  the Python cicflowmeter 0.2.0, on a slice (first --cic-packets packets) only,
                   because it runs at a few thousand packets/s
@@ -27,8 +28,9 @@ ROOT = Path(__file__).resolve().parents[2]
 CAPTURE_DIR = ROOT / "capture"
 
 TARGET_MPPS = 3.0
-TARGET_X_NFSTREAM = 15.0
-TARGET_X_LOOP = 3.0
+TARGET_X_NFSTREAM = 50.0
+TARGET_X_LOOP = 2.0
+PROFILES = ("cic2017", "engelen", "clean")
 
 
 @dataclass
@@ -56,6 +58,51 @@ def build_flowmeter() -> Path | None:
         print(f"warning: `make -C capture` failed, flowmeter not measured:\n{(r.stderr or r.stdout)[-1500:]}")
         return None
     return exe
+
+
+def build_fixed_hash_meter() -> Path | None:
+    """`make -C capture build/flowmeter-fixedhash`: the meter with the former unkeyed hash (bench only)."""
+    r = subprocess.run(["make", "-C", str(CAPTURE_DIR), "build/flowmeter-fixedhash"], capture_output=True,
+                       text=True)
+    exe = CAPTURE_DIR / "build" / "flowmeter-fixedhash"
+    if r.returncode != 0 or not exe.exists():
+        print("warning: fixed-hash meter not built, hash cost not measured:\n"
+              f"{(r.stderr or r.stdout)[-800:]}")
+        return None
+    return exe
+
+
+def _profiles(text: str) -> list[str]:
+    names = [p for p in text.split(",") if p]
+    bad = [p for p in names if p not in PROFILES]
+    if bad or not names:
+        raise argparse.ArgumentTypeError(f"profiles are {', '.join(PROFILES)}; got {text!r}")
+    return names
+
+
+def measure_meter(exe: Path, profile: str, label: str, pcap: Path, total: int, runrss: Path, repeat: int,
+                  cpu: int | None, out: Path) -> Row:
+    """Best of `repeat` runs of the meter on the whole capture, CSV to /dev/null."""
+    print(f"measuring flowmeter --profile {profile}{label} ...")
+    stats_path = out / f"flowmeter-{profile}{'-fixedhash' if label else ''}-stats.json"
+    cmd = [str(exe), "-r", str(pcap), "--profile", profile, "-o", "/dev/null",
+           "--stats-json", str(stats_path)]
+    r = best_of(cmd, runrss, repeat, cpu, log=print, label=f"flowmeter {profile}{label}")
+    stats = meterstats.load(stats_path)
+    flows = meterstats.find(stats, meterstats.FLOWS_KEYS)
+    peak = meterstats.find(stats, meterstats.PEAK_FLOWS_KEYS)
+    seen = meterstats.find(stats, meterstats.PACKETS_KEYS)
+    if peak:
+        note = f"{r.max_rss_kb * 1024 / peak:,.0f} bytes per active flow (peak RSS / {peak:,} max " \
+               f"concurrent flows)"
+    elif flows:
+        note = f"{r.max_rss_kb * 1024 / flows:,.0f} bytes per flow (peak RSS / {flows:,} flows " \
+               f"emitted; no max-concurrent count in the stats JSON)"
+    else:
+        note = "stats JSON has no flow count"
+    if seen is not None and seen != total:
+        note += f"; meter reports {seen:,} packets read of {total:,}"
+    return Row(f"flowmeter ({profile}{label})", "full", total, r, flows, note + "; CSV written to /dev/null")
 
 
 def _mib(kb: int) -> str:
@@ -117,7 +164,7 @@ def run(args: argparse.Namespace) -> int:
         while fh.read(1 << 24):
             pass
     rows: list[Row] = []
-    meter_row = loop_row = nfs_row = None
+    loop_row = nfs_row = None
 
     runrss = build_helper("runrss", out)
     loop = build_helper("pcap_loop", out, ("-lpcap",))
@@ -127,29 +174,17 @@ def run(args: argparse.Namespace) -> int:
     rows.append(loop_row)
 
     meter = build_flowmeter() if args.flowmeter is None else args.flowmeter
-    stats_path = out / "flowmeter-stats.json"
+    meter_rows: dict[str, Row] = {}
     if meter is not None:
-        print(f"measuring flowmeter --profile {args.profile} ...")
-        cmd = [str(meter), "-r", str(pcap), "--profile", args.profile, "-o", "/dev/null",
-               "--stats-json", str(stats_path)]
-        r = best_of(cmd, runrss, args.repeat, cpu, log=print, label="flowmeter")
-        stats = meterstats.load(stats_path)
-        flows = meterstats.find(stats, meterstats.FLOWS_KEYS)
-        peak = meterstats.find(stats, meterstats.PEAK_FLOWS_KEYS)
-        seen = meterstats.find(stats, meterstats.PACKETS_KEYS)
-        if peak:
-            note = f"{r.max_rss_kb * 1024 / peak:,.0f} bytes per active flow (peak RSS / {peak:,} max " \
-                   f"concurrent flows)"
-        elif flows:
-            note = f"{r.max_rss_kb * 1024 / flows:,.0f} bytes per flow (peak RSS / {flows:,} flows " \
-                   f"emitted; no max-concurrent count in the stats JSON)"
-        else:
-            note = "stats JSON has no flow count"
-        if seen is not None and seen != total:
-            note += f"; meter reports {seen:,} packets read of {total:,}"
-        note += "; CSV written to /dev/null"
-        meter_row = Row(f"flowmeter ({args.profile})", "full", total, r, flows, note)
-        rows.append(meter_row)
+        variants = [(profile, meter, "") for profile in args.profiles]
+        fixed = None if args.flowmeter is not None or args.skip_hash_cost else build_fixed_hash_meter()
+        if fixed is not None:  # the cost of the keyed hash: the same meter with the former fixed hash
+            variants.append(("clean", fixed, ", fixed-seed hash"))
+        for profile, exe, label in variants:
+            row = measure_meter(exe, profile, label, pcap, total, runrss, args.repeat, cpu, out)
+            meter_rows[f"{profile}{label}"] = row
+            rows.append(row)
+    meter_row = meter_rows.get(args.profiles[0])
 
     cic_slice = None
     if not args.skip_anchors:
@@ -173,16 +208,23 @@ def run(args: argparse.Namespace) -> int:
         rows.append(Row("cicflowmeter 0.2.0", "slice", n_slice, r, cic_flows,
                         f"first {n_slice:,} packets only (too slow for the full file); CSV to disk"))
         if meter is not None:
-            r = best_of([str(meter), "-r", str(cic_slice), "--profile", args.profile, "-o", "/dev/null"],
+            profile = args.profiles[0]
+            r = best_of([str(meter), "-r", str(cic_slice), "--profile", profile, "-o", "/dev/null"],
                            runrss, args.repeat, cpu, log=print, label="flowmeter slice")
-            rows.append(Row(f"flowmeter ({args.profile})", "slice", n_slice, r, None,
+            rows.append(Row(f"flowmeter ({profile})", "slice", n_slice, r, None,
                             "same slice as cicflowmeter; process start-up dominates"))
 
     print(f"\nOffline throughput, best of {args.repeat}, "
           f"{'pinned to CPU 0 (taskset -c 0)' if cpu is not None else 'not pinned'}; "
           f"flowmeter/x = flowmeter packets/s (full file) / tool packets/s")
     print_table(rows, meter_row)
-    print_targets(meter_row, loop_row, nfs_row, args.profile)
+    for name, row in meter_rows.items():
+        print_targets(row, loop_row, nfs_row, name)
+    if "clean" in meter_rows and "clean, fixed-seed hash" in meter_rows:
+        keyed, fixed = meter_rows["clean"], meter_rows["clean, fixed-seed hash"]
+        print(f"\nKeyed hash (SipHash-1-3, per-run key) vs the former fixed-seed hash, clean profile: "
+              f"{keyed.run.seconds:.3f} s vs {fixed.run.seconds:.3f} s "
+              f"({(keyed.run.seconds / fixed.run.seconds - 1) * 100:+.1f}% time)")
     return 0
 
 
@@ -202,8 +244,11 @@ def main(argv: list[str] | None = None) -> int:
                     help="measure only pcap_loop and flowmeter (no NFStream / cicflowmeter, no anchors venv)")
     ap.add_argument("--cic-packets", type=int, default=30_000,
                     help="slice size for the Python cicflowmeter (default 30,000)")
-    ap.add_argument("--profile", default="cic2017", choices=["cic2017", "engelen", "clean"],
-                    help="flowmeter feature profile (default cic2017: all features)")
+    ap.add_argument("--profiles", default=",".join(PROFILES), type=_profiles,
+                    help="flowmeter feature profiles to measure, comma-separated (default: all three, "
+                         "cic2017,engelen,clean); the first is the one compared with the anchors' slice")
+    ap.add_argument("--skip-hash-cost", action="store_true",
+                    help="do not measure the meter built with the former fixed-seed hash")
     ap.add_argument("--flowmeter", type=Path, default=None,
                     help="meter binary to measure (default: build capture/flowmeter with make)")
     ap.add_argument("--no-pin", action="store_true", help="do not pin the tools to CPU 0")
