@@ -228,6 +228,7 @@ class Meter:
                 first, _, complete = complete.partition(b"\n")
                 check_header(first.decode("utf-8", "replace").rstrip("\r").split(","))
                 run.header_seen = True
+                log.info("meter running (pid %d, profile %s): reading flows", run.proc.pid, self.spec.profile)
             if complete:
                 frame = parse_rows(complete, FLOW_COLUMNS)
                 self.rows_read += len(frame)

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,11 +46,55 @@ def netsentry(store: Store, out: Path, *args: str, timeout: float = 300) -> subp
                           capture_output=True, text=True, timeout=timeout)
 
 
-def start_netsentry(store: Store, out: Path, *args: str, prefix: tuple[str, ...] = ()) -> subprocess.Popen:
-    """Start ``netsentry ARGS...`` in the background (optionally under ``prefix``, e.g. ip netns exec)."""
-    out.mkdir(parents=True, exist_ok=True)
-    return subprocess.Popen([*prefix, NETSENTRY, *args, *common_overrides(store, out)], cwd=out,
-                            env=sensor_env(store), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+class Daemon:
+    """``netsentry serve`` running in the background; its stderr is collected as it comes."""
+
+    def __init__(self, store: Store, out: Path, *args: str, prefix: tuple[str, ...] = ()) -> None:
+        out.mkdir(parents=True, exist_ok=True)
+        self.proc = subprocess.Popen([*prefix, NETSENTRY, "serve", *args, *common_overrides(store, out)],
+                                     cwd=out, env=sensor_env(store), stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True)
+        self.lines: list[str] = []
+        self._changed = threading.Condition()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            with self._changed:
+                self.lines.append(line.rstrip("\n"))
+                self._changed.notify_all()
+
+    @property
+    def stderr(self) -> str:
+        """Everything logged so far."""
+        return "\n".join(self.lines)
+
+    def wait_for(self, text: str, timeout: float = 90, count: int = 1) -> str:
+        """Wait until ``count`` stderr lines contain ``text``; return the last of them."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while True:
+                found = [line for line in self.lines if text in line]
+                if len(found) >= count:
+                    return found[-1]
+                left = deadline - time.monotonic()
+                if left <= 0 or (self.proc.poll() is not None and not self._reader.is_alive()):
+                    raise AssertionError(f"no {text!r} in the sensor's log:\n{self.stderr}")
+                self._changed.wait(min(left, 0.5))
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 60) -> tuple[int, str]:
+        """Send ``sig`` and wait; returns (exit status, stdout)."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            stdout, _ = self.proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            stdout, _ = self.proc.communicate()
+        self._reader.join(timeout=5)
+        return self.proc.returncode, stdout
 
 
 def read_verdicts(path: Path) -> pd.DataFrame:
