@@ -52,6 +52,8 @@ class Layout:
     #: source columns deliberately not carried over (besides the duplicate Fwd Header Length)
     ignored: tuple[str, ...] = ()
     has_identifiers: bool = True
+    #: how the file's name (without .gz) must end; the lab's files share one header for two profiles
+    file_suffix: str = ""
 
 
 # The corrected release renamed these columns (canonical name on the right).
@@ -82,6 +84,11 @@ ENGELEN_RENAME: Mapping[str, str] = {
 }
 
 LAYOUTS: tuple[Layout, ...] = (
+    # the embedded lab dataset (lab/dataset.py): canonical columns + Label + where each flow came from
+    *(
+        Layout(f"lab-{p}", p, 86, "Flow ID", ignored=("Scenario", "Tool"), file_suffix=f".lab-{p}.csv")
+        for p in ("clean", "engelen")
+    ),
     Layout("machinelearningcve", "cic2017", 79, "Destination Port", has_identifiers=False),
     Layout("trafficlabelling", "cic2017", 85, "Flow ID"),
     Layout(
@@ -149,6 +156,8 @@ def detect_layout(names: list[str], path: Path | str) -> Layout:
         raise LayoutError(f"{path}: empty file or empty header line")
     for layout in LAYOUTS:
         if names[0] != layout.first_column:
+            continue
+        if not str(path).lower().removesuffix(".gz").endswith(layout.file_suffix):
             continue
         mapped = [layout.rename.get(n, n) for n in names]
         expected = {c for c in FLOW_COLUMNS if layout.has_identifiers or c not in IDENTIFIER_COLUMNS}

@@ -1,0 +1,237 @@
+"""The lab's network: one namespace per host, veth pairs into a bridge that lives in a switch namespace.
+
+Nothing is created in the root namespace (no bridge, no veth end, no route), and no lab namespace
+has a default route, so no packet can leave the lab.  Every name starts with :data:`PREFIX`, which is
+also what :func:`down` looks for, so other namespaces on the machine are never touched.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+PREFIX = "nsL"
+SUBNET = "10.99.7"
+SWITCH = f"{PREFIX}sw"
+BRIDGE = f"{PREFIX}br0"
+
+
+@dataclass(frozen=True)
+class Host:
+    """A lab host: its short name (namespace = PREFIX + name) and its address."""
+
+    name: str
+    octet: int
+
+    @property
+    def ns(self) -> str:
+        """The network namespace name."""
+        return PREFIX + self.name
+
+    @property
+    def address(self) -> str:
+        """The IPv4 address on the lab subnet."""
+        return f"{SUBNET}.{self.octet}"
+
+
+#: victim, three attackers, a command-and-control host for the bot, two benign clients
+HOSTS: tuple[Host, ...] = (
+    Host("vic", 10),
+    Host("att1", 21),
+    Host("att2", 22),
+    Host("att3", 23),
+    Host("c2", 40),
+    Host("cli1", 30),
+    Host("cli2", 31),
+)
+BY_NAME = {h.name: h for h in HOSTS}
+VICTIM = BY_NAME["vic"]
+#: hosts whose resolver is the victim's dnsmasq; the others get none (a server's reverse look-up of
+#: its peers would otherwise put DNS flows of no scenario into the capture)
+RESOLVER_CLIENTS = ("cli1", "cli2")
+
+
+class LabError(RuntimeError):
+    """A lab operation failed (the message says which command and why)."""
+
+
+def require_root() -> None:
+    """Raise :class:`LabError` unless running as root (namespaces need CAP_SYS_ADMIN)."""
+    if os.geteuid() != 0:
+        raise LabError("the lab needs root (network namespaces, raw sockets): run it with sudo")
+
+
+def run(cmd: list[str], check: bool = True) -> subprocess.CompletedProcess:
+    """Run a command quietly; on failure raise :class:`LabError` with its stderr."""
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if check and proc.returncode != 0:
+        raise LabError(f"{' '.join(cmd)} failed ({proc.returncode}): {proc.stderr.strip()}")
+    return proc
+
+
+def exec_in(host: Host | str, cmd: list[str]) -> list[str]:
+    """The argv that runs ``cmd`` inside a host's namespace (ip netns exec execs, so PIDs are real)."""
+    ns = host.ns if isinstance(host, Host) else PREFIX + host
+    return ["ip", "netns", "exec", ns, *cmd]
+
+
+def our_namespaces() -> list[str]:
+    """Existing namespaces with the lab prefix (ours only)."""
+    out = run(["ip", "netns", "list"], check=False).stdout
+    names = [line.split()[0] for line in out.splitlines() if line.strip()]
+    return [n for n in names if n.startswith(PREFIX)]
+
+
+def namespace_pids(ns: str) -> list[int]:
+    """PIDs of the processes running inside namespace ``ns``."""
+    out = run(["ip", "netns", "pids", ns], check=False).stdout
+    return [int(p) for p in out.split() if p.isdigit()]
+
+
+def _kill_all(sig: int) -> int:
+    """Send ``sig`` to every process inside our namespaces; return how many there were."""
+    count = 0
+    for ns in our_namespaces():
+        for pid in namespace_pids(ns):
+            try:
+                os.kill(pid, sig)
+                count += 1
+            except ProcessLookupError:
+                pass
+    return count
+
+
+def down() -> list[str]:
+    """Remove the lab: kill what runs inside (deleting a netns does not), then delete the namespaces.
+
+    Idempotent, works after a crash (it looks at what exists, not at a state file).  Returns the
+    namespaces deleted.
+    """
+    if _kill_all(signal.SIGTERM):
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline and any(namespace_pids(ns) for ns in our_namespaces()):
+            time.sleep(0.1)
+        _kill_all(signal.SIGKILL)
+        time.sleep(0.1)
+    deleted = our_namespaces()
+    for ns in deleted:
+        run(["ip", "netns", "del", ns], check=False)
+    for host in HOSTS:
+        resolv = Path("/etc/netns") / host.ns
+        if resolv.is_dir():
+            for f in resolv.iterdir():
+                f.unlink()
+            resolv.rmdir()
+    return deleted
+
+
+def _make_ns(ns: str) -> None:
+    run(["ip", "netns", "add", ns])
+    run(["ip", "-n", ns, "link", "set", "lo", "up"])
+    # no IPv6: router solicitations and MLD would be noise in the capture
+    run(
+        [
+            "ip",
+            "netns",
+            "exec",
+            ns,
+            "sysctl",
+            "-qw",
+            "net.ipv6.conf.all.disable_ipv6=1",
+            "net.ipv6.conf.default.disable_ipv6=1",
+        ]
+    )
+
+
+def _no_offloads(ns: str, dev: str) -> None:
+    # With offloads the capture holds 64 KB "packets" and bad checksums: the features would be wrong.
+    run(
+        [
+            "ip",
+            "netns",
+            "exec",
+            ns,
+            "ethtool",
+            "-K",
+            dev,
+            "tx",
+            "off",
+            "tso",
+            "off",
+            "gso",
+            "off",
+            "gro",
+            "off",
+        ],
+        check=False,
+    )
+
+
+def up() -> None:
+    """Build the lab network from scratch (removing any previous one first)."""
+    require_root()
+    down()
+    _make_ns(SWITCH)
+    run(["ip", "-n", SWITCH, "link", "add", BRIDGE, "type", "bridge", "stp_state", "0", "forward_delay", "0"])
+    run(["ip", "-n", SWITCH, "link", "set", BRIDGE, "up"])
+    for host in HOSTS:
+        _make_ns(host.ns)
+        port = f"{PREFIX}-{host.name}"
+        run(
+            [
+                "ip",
+                "-n",
+                SWITCH,
+                "link",
+                "add",
+                port,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                "eth0",
+                "netns",
+                host.ns,
+            ]
+        )
+        run(["ip", "-n", SWITCH, "link", "set", port, "master", BRIDGE, "up"])
+        run(["ip", "-n", host.ns, "addr", "add", f"{host.address}/24", "dev", "eth0"])
+        run(["ip", "-n", host.ns, "link", "set", "eth0", "up"])
+        _no_offloads(SWITCH, port)
+        _no_offloads(host.ns, "eth0")
+        if host.name in RESOLVER_CLIENTS:
+            resolv = Path("/etc/netns") / host.ns
+            resolv.mkdir(parents=True, exist_ok=True)
+            (resolv / "resolv.conf").write_text(f"nameserver {VICTIM.address}\n")
+    # nmap -sU and scans of closed ports: the victim's ICMP rate limit would stall them for minutes
+    run(
+        exec_in(
+            VICTIM,
+            [
+                "sysctl",
+                "-qw",
+                "net.ipv4.icmp_ratelimit=0",
+                "net.ipv4.icmp_msgs_per_sec=100000",
+                "net.ipv4.icmp_msgs_burst=10000",
+            ],
+        )
+    )
+    for host in HOSTS:
+        if host is not VICTIM:
+            _wait_reachable(host)
+
+
+def _wait_reachable(host: Host, timeout: float = 5.0) -> None:
+    """Ping the victim from ``host`` until it answers (the bridge learns addresses on first use)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        proc = run(exec_in(host, ["ping", "-c1", "-W1", VICTIM.address]), check=False)
+        if proc.returncode == 0:
+            return
+        if time.monotonic() > deadline:
+            raise LabError(f"{host.ns} cannot reach the victim {VICTIM.address}")
+        time.sleep(0.2)
