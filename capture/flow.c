@@ -233,13 +233,29 @@ static const char digit_pairs[201] = "000102030405060708091011121314151617181920
                                      "50515253545556575859606162636465666768697071727374"
                                      "75767778798081828384858687888990919293949596979899";
 
+static const uint64_t pow10_u64[20] = {
+    1ULL, 10ULL, 100ULL, 1000ULL, 10000ULL, 100000ULL, 1000000ULL, 10000000ULL, 100000000ULL,
+    1000000000ULL, 10000000000ULL, 100000000000ULL, 1000000000000ULL, 10000000000000ULL,
+    100000000000000ULL, 1000000000000000ULL, 10000000000000000ULL, 100000000000000000ULL,
+    1000000000000000000ULL, 10000000000000000000ULL};
+
+/* Number of decimal digits of v: log10 from the bit length (1233/4096 ~ log10 2), then one
+ * comparison, instead of a division per digit. */
+static int decimal_digits(uint64_t v)
+{
+    int t = ((64 - __builtin_clzll(v | 1)) * 1233) >> 12;
+    t += v >= pow10_u64[t];
+    return t ? t : 1;
+}
+
 /* Decimal digits of v, written two at a time from the right. */
 static char *u64_text(char *p, uint64_t v)
 {
-    int n = 1;
-    for (uint64_t t = v; t >= 10; t /= 10)
-        n++;
-    char *end = p + n, *q = end;
+    if (v < 10) { /* most counters of a short flow */
+        *p = (char)('0' + v);
+        return p + 1;
+    }
+    char *end = p + decimal_digits(v), *q = end;
     while (v >= 100) {
         unsigned r = (unsigned)(v % 100);
         v /= 100;
@@ -340,11 +356,16 @@ static void put_f(struct out *o, double v)
         p = u64_text(p, ip);
         if (scaled) {
             *p++ = '.';
-            char *end = p + d;
-            for (char *q = end - 1; q >= p; q--) {
-                *q = (char)('0' + scaled % 10);
-                scaled /= 10;
+            char *end = p + d, *q = end;
+            while (q - p >= 2) { /* d digits with leading zeros, two at a time */
+                unsigned r = (unsigned)(scaled % 100);
+                scaled /= 100;
+                q -= 2;
+                q[0] = digit_pairs[2 * r];
+                q[1] = digit_pairs[2 * r + 1];
             }
+            if (q > p)
+                q[-1] = (char)('0' + scaled % 10);
             while (end[-1] == '0')
                 end--;
             p = end;

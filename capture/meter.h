@@ -65,6 +65,11 @@ struct ns_meter *ns_meter_new(const struct ns_meter_config *cfg, ns_emit_fn emit
  * than its flow's last packet is treated as arriving at that time (IATs never negative). */
 void ns_meter_packet(struct ns_meter *m, const struct ns_packet *pkt);
 
+/* The same for n packets in order, faster: the flow-table memory of the next packets is fetched
+ * while the current one is metered.  Any n; NS_METER_BATCH at a time is the sweet spot. */
+#define NS_METER_BATCH 16
+void ns_meter_packets(struct ns_meter *m, const struct ns_packet *pkts, size_t n);
+
 /* Expire flows idle longer than the flow timeout at time now_us (live links going quiet). */
 void ns_meter_tick(struct ns_meter *m, uint64_t now_us);
 
