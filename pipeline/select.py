@@ -1,10 +1,13 @@
 """Stage ``select``: rank features with RFE, score top-k for every k, keep the smallest good k.
 
-Reads ``data/balance/train.parquet`` (capped to a stratified ``select.max_rows`` subsample),
-ranks its features by recursive feature elimination with a small seeded Random Forest, then
-scores the top-k features (k = 1..N) by stratified CV on the *real* training rows
-(``data/prune/train.parquet``, same cap), oversampling each training fold with the ``balance``
-settings so no synthetic row is ever scored.  The smallest k whose mean score is
+Ranks the features of the *real* training rows (``data/prune/train.parquet``, capped to a
+stratified ``select.max_rows`` subsample) by recursive feature elimination with a small seeded
+Random Forest weighted by class (``balanced``: the rare classes count as much as after SMOTE,
+without synthetic rows), then scores the top-k features (k = 1..N) by stratified CV on the same
+real rows, oversampling each training fold with the ``balance`` settings so no synthetic row is
+ever scored.  (Ranking on the balanced rows, as before, let SMOTE rows made from the validation
+folds' rows shape the ranking: an optimistic curve.  ``data/balance/train.parquet`` is read only
+for its columns.)  The smallest k whose mean score is
 within ``select.tolerance`` of the best wins, unless ``select.n_features`` forces a count.
 
 Writes ``data/select/features.json`` (selected features in rank order + the full ranking),
@@ -38,14 +41,28 @@ CURVE_PNG = "plots/select_curve.png"
 CURVE_CSV = "plots/select_curve.csv"
 
 
-def _estimator(cfg: dict[str, Any], seed: int):
+def _estimator(cfg: dict[str, Any], seed: int, class_weight: dict[str, float] | None = None):
     est = cfg.get("estimator") or {}
-    return forest(est.get("n_estimators", 20), est.get("max_depth", 8), seed, cfg.get("n_jobs", 2))
+    return forest(
+        est.get("n_estimators", 20), est.get("max_depth", 8), seed, cfg.get("n_jobs", 2), class_weight
+    )
 
 
-def rank_features(x: pd.DataFrame, y: np.ndarray, cfg: dict[str, Any], seed: int) -> list[str]:
+def balanced_weights(y: np.ndarray) -> dict[str, float]:
+    """``n / (n_classes * count)`` per class: every class weighs as much in total."""
+    counts = pd.Series(y).value_counts()
+    return {str(c): float(len(y) / (len(counts) * n)) for c, n in counts.items()}
+
+
+def rank_features(
+    x: pd.DataFrame,
+    y: np.ndarray,
+    cfg: dict[str, Any],
+    seed: int,
+    class_weight: dict[str, float] | None = None,
+) -> list[str]:
     """Return all features of ``x`` ordered best first by RFE (ties keep column order)."""
-    rfe = RFE(_estimator(cfg, seed), n_features_to_select=1, step=int(cfg.get("step", 1)))
+    rfe = RFE(_estimator(cfg, seed, class_weight), n_features_to_select=1, step=int(cfg.get("step", 1)))
     rfe.fit(x.to_numpy(), y)
     order = np.argsort(rfe.ranking_, kind="stable")
     return [x.columns[i] for i in order]
@@ -103,23 +120,20 @@ def select(
     real: pd.DataFrame | None = None,
     balance_cfg: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Rank features by RFE on ``df`` (the balanced rows), then score the top-k curve.
+    """Rank features by RFE, then score the top-k curve; returns features, ranking, curve, metrics.
 
-    The curve is cross-validated on ``real`` (the training rows before oversampling) with the
-    balance step inside each training fold when ``balance_cfg`` is given, else on ``df``.
-    Returns features, ranking, curve, metrics.
+    With ``real`` (the training rows before oversampling) both the ranking (class-weighted) and
+    the curve use those rows only, the curve with the balance step inside each training fold
+    when ``balance_cfg`` is given; ``df`` (the balanced rows) then only fixes the feature columns.
+    Without ``real`` everything uses ``df``.
     """
     folds = int(cfg["cv_folds"])
-    data = stratified_cap(df, cfg.get("max_rows"), seed, min_per_class=folds)
+    source = df if real is None else real[[*feature_names(df), LABEL_COLUMN]]
+    data = stratified_cap(source, cfg.get("max_rows"), seed, min_per_class=folds)
     x = data[feature_names(data)]
     y = data[LABEL_COLUMN].astype(str).to_numpy()
-    ranking = rank_features(x, y, cfg, seed)
-    sampler = None
-    if real is not None:
-        data = stratified_cap(real, cfg.get("max_rows"), seed, min_per_class=folds)
-        x = data[feature_names(data)]
-        y = data[LABEL_COLUMN].astype(str).to_numpy()
-        sampler = in_fold_sampler(balance_cfg, seed) if balance_cfg else None
+    ranking = rank_features(x, y, cfg, seed, balanced_weights(y) if real is not None else None)
+    sampler = in_fold_sampler(balance_cfg, seed) if real is not None and balance_cfg else None
     curve = score_curve(x, y, ranking, cfg, seed, sampler)
     k = choose_count(curve, cfg["tolerance"], cfg.get("n_features"))
     row = curve.loc[curve["n_features"] == k].iloc[0]
@@ -127,6 +141,7 @@ def select(
         "n_features": k,
         "n_candidates": len(ranking),
         "rows_used": len(data),
+        "ranked_on": "balanced rows" if real is None else "real training rows (class-weighted)",
         "score": float(row["score"]),
         "best_score": float(curve["score"].max()),
         "best_n_features": int(curve.loc[curve["score"].idxmax(), "n_features"]),
@@ -152,7 +167,9 @@ def main(argv: list[str] | None = None) -> None:
         write_json(result["metrics"], METRICS_OUT)
         write_csv(curve.round(6), CURVE_CSV)
         plot_curve(curve, result["metrics"]["n_features"], cfg["scoring"], CURVE_PNG)
-        mlflow.log_metrics({k: float(v) for k, v in result["metrics"].items()})
+        numbers = {k: float(v) for k, v in result["metrics"].items() if not isinstance(v, str)}
+        mlflow.log_metrics(numbers)
+        mlflow.set_tag("ranked_on", result["metrics"]["ranked_on"])
         for rec in curve.itertuples():
             mlflow.log_metric("curve_score", float(rec.score), step=int(rec.n_features))
         mlflow.set_tag("features", ",".join(result["selected"]))
