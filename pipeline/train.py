@@ -25,6 +25,7 @@ from flows.schema import LABEL_COLUMN
 from pipeline import tracking
 from pipeline.forest import class_weights_for, forest
 from pipeline.io import project_path, read_json, read_parquet, require_inputs, save_figure, write_json
+from pipeline.layouts import LayoutError, list_input_files
 from pipeline.model import TRUSTED_TYPES, fit_inference_model, untrusted_types
 from pipeline.stage import stage_cli
 
@@ -35,6 +36,7 @@ MEDIANS = "data/prune/medians.json"
 FEATURES = "data/select/features.json"
 BEST = "data/sweep/best.json"
 CLEAN = "data/clean/flows.parquet"
+CLEAN_METRICS = "metrics/clean.json"
 METRICS_OUT = "metrics/train.json"
 CONFUSION_PNG = "plots/confusion.png"
 MODEL_OUT = "data/train/model.json"
@@ -85,17 +87,37 @@ def plot_confusion(cm: list[list[int]], labels: list[str], path: str) -> None:
     plt.close(fig)
 
 
-def dataset_fingerprint(params: dict[str, Any]) -> str:
-    """Hash of the input CSVs (``data.input_dir``), else of the cleaned flows, else of the inputs."""
+def dataset_fingerprint(params: dict[str, Any]) -> tuple[str, str]:
+    """A hash of the data and what was hashed (tagged beside it: the fallbacks are other data).
+
+    The input flow files (``data.input_dir``, ``.csv``/``.csv.gz``, sub-folders too), else the
+    cleaned flows, else the training and test sets.
+    """
     # relative to the project; a queued DVC experiment's copy resolves it from the real project
     input_dir = tracking.store_root() / params.get("data", {}).get("input_dir", "")
-    csvs = sorted(input_dir.glob("*.csv")) if input_dir.is_dir() else []
-    if csvs:
-        return tracking.file_fingerprint(csvs)
+    try:
+        files = list_input_files(input_dir)[0]
+    except LayoutError:
+        files = []
+    if files:
+        return tracking.file_fingerprint(files), f"input files: {len(files)} flow files of data.input_dir"
     clean = project_path(CLEAN)
     if clean.exists():
-        return tracking.file_fingerprint([clean])
-    return tracking.file_fingerprint([project_path(TRAIN), project_path(TEST)])
+        return tracking.file_fingerprint([clean]), f"cleaned flows: {CLEAN} (input folder not readable)"
+    return (
+        tracking.file_fingerprint([project_path(TRAIN), project_path(TEST)]),
+        f"training and test sets: {TRAIN}, {TEST} (no input folder, no cleaned flows)",
+    )
+
+
+def trained_profile(params: dict[str, Any]) -> str:
+    """The meter profile of the training data: what clean found in the files, else the config's."""
+    found = project_path(CLEAN_METRICS)
+    if found.exists():
+        profile = read_json(CLEAN_METRICS).get("flow_profile")
+        if profile:
+            return str(profile)
+    return str(params.get("data", {}).get("flow_profile") or "")
 
 
 def train(params: dict[str, Any]) -> dict[str, Any]:
@@ -133,9 +155,11 @@ def train(params: dict[str, Any]) -> dict[str, Any]:
     extra = sorted(set(untrusted_types(model)) - set(TRUSTED_TYPES))
     if extra:
         raise SystemExit(f"train: the model holds types outside model.TRUSTED_TYPES: {extra}")
+    fingerprint, fingerprint_of = dataset_fingerprint(params)
     tags = {
-        "flow_profile": str(params.get("data", {}).get("flow_profile", "")),
-        "dataset_fingerprint": dataset_fingerprint(params),
+        "flow_profile": trained_profile(params),
+        "dataset_fingerprint": fingerprint,
+        "dataset_fingerprint_of": fingerprint_of,
         "features": ",".join(features),
         "params_fingerprint": tracking.params_fingerprint(params),
     }

@@ -14,7 +14,8 @@ import skops.io as sio
 from flows.schema import LABEL_COLUMN, feature_columns
 from pipeline.forest import forest
 from pipeline.model import TRUSTED_TYPES, build_preprocessor, fit_inference_model, untrusted_types
-from pipeline.tracking import store_root
+from pipeline.tracking import file_fingerprint, store_root
+from pipeline.train import TEST, TRAIN, dataset_fingerprint
 from tests.pipeline.model_fixtures import load_in_fresh_process, make_project, run_stage, synthetic_frame
 
 FEATURES = feature_columns(False)[:3]
@@ -69,8 +70,13 @@ def test_train_stage_registers_a_self_contained_model(tmp_path) -> None:
             "sweep.enabled=false",
             "model.max_depth=6",
             "model.n_estimators=10",
+            "data.flow_profile=null",
+            f"data.input_dir={tmp_path / 'no-such-folder'}",
         ],
     )
+    # what clean found in the input files: the tag must say this, not echo the config
+    (root / "metrics").mkdir(exist_ok=True)
+    (root / "metrics/clean.json").write_text(json.dumps({"flow_profile": "clean"}))
     for stage in ("pipeline.select", "pipeline.sweep", "pipeline.train"):
         run_stage(root, stage)
     metrics = json.loads((root / "metrics/train.json").read_text())
@@ -90,8 +96,11 @@ def test_train_stage_registers_a_self_contained_model(tmp_path) -> None:
     assert loaded["classes"] == ["BENIGN", "Bot", "DoS", "PortScan"]
     tags = loaded["tags"]
     assert tags["features"] == ",".join(selected)
-    assert tags["flow_profile"] == "engelen"
-    assert len(tags["dataset_fingerprint"]) == 16 and len(tags["params_fingerprint"]) == 12
+    assert tags["flow_profile"] == "clean"
+    # no input folder, no cleaned flows here: the hash is of the training and test sets, and says so
+    assert tags["dataset_fingerprint"] == file_fingerprint([root / TRAIN, root / TEST])
+    assert tags["dataset_fingerprint_of"].startswith("training and test sets")
+    assert len(tags["params_fingerprint"]) == 12
 
     # retraining with the same seed: identical metrics, a new version, the alias follows it
     first = (root / "metrics/train.json").read_text()
@@ -115,3 +124,14 @@ def test_store_root_of_a_queued_experiment_copy_is_the_project(tmp_path) -> None
     assert store_root(tmp_path / "proj") == tmp_path / "proj"
     assert store_root(tmp_path / "proj/.dvc/tmp/exps/tmpab12cd") == tmp_path / "proj"
     assert store_root(tmp_path / "proj/.dvc/tmp/exps/run/x1/y") == tmp_path / "proj"
+
+
+def test_dataset_fingerprint_hashes_the_input_files_nested_and_gzip_too(tmp_path) -> None:
+    data = tmp_path / "data"
+    (data / "Friday").mkdir(parents=True)
+    (data / "a.csv").write_text("x\n")
+    (data / "Friday" / "b.csv.gz").write_bytes(b"\x1f\x8b not really")
+    (data / "notes.txt").write_text("not hashed")
+    fingerprint, of = dataset_fingerprint({"data": {"input_dir": str(data)}})
+    assert fingerprint == file_fingerprint([data / "a.csv", data / "Friday" / "b.csv.gz"])
+    assert of == "input files: 2 flow files of data.input_dir"
