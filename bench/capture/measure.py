@@ -28,6 +28,7 @@ class Run:
     returncode: int
     stdout: str
     stderr: str
+    cpu_seconds: float = float("nan")  # user + system time (wait4), NaN from an old runrss
 
 
 def build_helper(name: str, out_dir: Path, libs: tuple[str, ...] = ()) -> Path:
@@ -65,9 +66,9 @@ def run_child(cmd: list[str], runrss: Path, cpu: int | None = 0, timeout: float 
             raise RuntimeError(f"{cmd[0]} did not finish within {timeout:.0f} s") from None
         if not res.exists():
             raise RuntimeError(f"could not run {cmd[0]}: {err.decode(errors='replace').strip()}")
-        rss, seconds = res.read_text().split()
+        rss, seconds, *cpu = res.read_text().split()
         return Run(float(seconds), int(rss), proc.returncode, out.decode(errors="replace"),
-                   err.decode(errors="replace"))
+                   err.decode(errors="replace"), float(cpu[0]) if cpu else float("nan"))
 
 
 def best_of(cmd: list[str], runrss: Path, repeat: int, cpu: int | None = 0, timeout: float | None = None,
@@ -81,7 +82,8 @@ def best_of(cmd: list[str], runrss: Path, repeat: int, cpu: int | None = 0, time
         r = run_child(cmd, runrss, cpu=cpu, timeout=timeout)
         if r.returncode != 0:
             raise RuntimeError(f"{label or cmd[0]} exited {r.returncode}: {r.stderr.strip()[-2000:]}")
-        log(f"  {label} run {i + 1}/{repeat}: {r.seconds:.3f} s, peak RSS {r.max_rss_kb / 1024:.1f} MiB")
+        log(f"  {label} run {i + 1}/{repeat}: {r.seconds:.3f} s (CPU {r.cpu_seconds:.3f} s), "
+            f"peak RSS {r.max_rss_kb / 1024:.1f} MiB")
         if best is None or r.seconds < best.seconds:
             best = r
     assert best is not None

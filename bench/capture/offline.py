@@ -49,6 +49,11 @@ class Row:
         """Packets per second of the best run."""
         return self.packets / self.run.seconds
 
+    @property
+    def cpu_pps(self) -> float:
+        """Packets per CPU second (user + system) of the best run."""
+        return self.packets / self.run.cpu_seconds
+
 
 def build_flowmeter() -> Path | None:
     """`make -C capture`; return the meter's path, or None (with a message) if it cannot be built."""
@@ -111,15 +116,15 @@ def _mib(kb: int) -> str:
 
 def print_table(rows: list[Row], meter: Row | None) -> None:
     """The result table: tool, input, packets, seconds, packets/s, ratio, peak RSS, flows."""
-    head = f"{'tool':<22} {'input':<10} {'packets':>10} {'seconds':>9} {'packets/s':>12} " \
+    head = f"{'tool':<36} {'input':<6} {'packets':>10} {'seconds':>8} {'CPU s':>7} {'packets/s':>11} " \
            f"{'flowmeter/x':>11} {'peak RSS':>11} {'flows':>9}"
     print(head)
     print("-" * len(head))
     for r in rows:
         ratio = f"{meter.pps / r.pps:.2f}x" if meter else "n/a"
         flows = f"{r.flows:,}" if r.flows is not None else "-"
-        print(f"{r.tool:<22} {r.input:<10} {r.packets:>10,} {r.run.seconds:>9.3f} {r.pps:>12,.0f} "
-              f"{ratio:>11} {_mib(r.run.max_rss_kb):>11} {flows:>9}")
+        print(f"{r.tool:<36} {r.input:<6} {r.packets:>10,} {r.run.seconds:>8.3f} {r.run.cpu_seconds:>7.3f} "
+              f"{r.pps:>11,.0f} {ratio:>11} {_mib(r.run.max_rss_kb):>11} {flows:>9}")
     for r in rows:
         if r.note:
             print(f"  {r.tool}: {r.note}")
@@ -140,13 +145,14 @@ def print_targets(meter: Row | None, loop: Row | None, nfs: Row | None, profile:
     line(f"flowmeter >= {TARGET_MPPS:g} Mpps ({profile})", mpps >= TARGET_MPPS, f"{mpps:.2f} Mpps")
     if nfs:
         x = meter.pps / nfs.pps
-        line(f"flowmeter >= {TARGET_X_NFSTREAM:g}x NFStream", x >= TARGET_X_NFSTREAM, f"{x:.1f}x")
+        line(f"flowmeter >= {TARGET_X_NFSTREAM:g}x NFStream", x >= TARGET_X_NFSTREAM,
+             f"{x:.1f}x wall, {meter.cpu_pps / nfs.cpu_pps:.1f}x CPU")
     else:
         line(f"flowmeter >= {TARGET_X_NFSTREAM:g}x NFStream", None, "NFStream not measured")
     if loop:
         x = loop.pps / meter.pps
         line(f"flowmeter within {TARGET_X_LOOP:g}x of bare loop", x <= TARGET_X_LOOP,
-             f"bare loop / flowmeter = {x:.2f}x")
+             f"bare loop / flowmeter = {x:.2f}x wall, {loop.cpu_pps / meter.cpu_pps:.2f}x CPU")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -79,6 +79,7 @@ def test_help_documents_every_option(meter_bin: Path) -> None:
         "--activity-timeout",
         "--max-flows",
         "--stats-json",
+        "--stats-interval SEC",
         "-q ",
         "--version",
     ):
