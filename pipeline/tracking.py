@@ -11,7 +11,8 @@ import contextlib
 import hashlib
 import json
 import os
-from collections.abc import Iterator
+import tempfile
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from mlflow.types.schema import ColSpec, Schema
 
 from flows.schema import COLUMN_KINDS
 from pipeline.io import PROJECT_ROOT
+from pipeline.onnx_forest import ONNX_FILE, ONNX_TAG, forest_to_onnx
 
 
 def store_root(project_root: Path = PROJECT_ROOT) -> Path:
@@ -48,6 +50,11 @@ def tracking_uri(mlflow_params: dict[str, Any]) -> str:
     return uri
 
 
+#: experiment tag read by MLflow 3's UI to choose the experiment's default view
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+TRAINING_KIND = "custom_model_development"
+
+
 def setup(mlflow_params: dict[str, Any]) -> str:
     """Point MLflow at the tracking store and experiment; return the experiment id."""
     uri = tracking_uri(mlflow_params)
@@ -56,14 +63,31 @@ def setup(mlflow_params: dict[str, Any]) -> str:
     exp = mlflow.get_experiment_by_name(name)
     if exp is not None:
         mlflow.set_experiment(name)
+        if exp.tags.get(EXPERIMENT_KIND_TAG) != TRAINING_KIND:
+            MlflowClient().set_experiment_tag(exp.experiment_id, EXPERIMENT_KIND_TAG, TRAINING_KIND)
         return exp.experiment_id
     artifact_location = None
     if uri.startswith("sqlite:"):  # embedded store: artifacts beside it; a server picks its own
         location = Path(mlflow_params.get("artifact_location") or "mlartifacts")
         artifact_location = (location if location.is_absolute() else store_root() / location).as_uri()
-    exp_id = mlflow.create_experiment(name, artifact_location=artifact_location)
+    # the kind makes MLflow 3's UI open the experiment on its training runs, not the GenAI view
+    exp_id = mlflow.create_experiment(
+        name, artifact_location=artifact_location, tags={EXPERIMENT_KIND_TAG: TRAINING_KIND}
+    )
     mlflow.set_experiment(experiment_id=exp_id)
     return exp_id
+
+
+def group_tags(env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Tags shared by every stage run of one ``dvc exp run`` (DVC names the experiment in the
+    environment of its stages), so the UI can group the runs by experiment."""
+    env = os.environ if env is None else env
+    tags = {}
+    if env.get("DVC_EXP_NAME"):
+        tags["dvc_experiment"] = env["DVC_EXP_NAME"]
+    if env.get("DVC_EXP_BASELINE_REV"):
+        tags["dvc_baseline"] = env["DVC_EXP_BASELINE_REV"][:7]
+    return tags
 
 
 def params_fingerprint(params: dict[str, Any]) -> str:
@@ -87,7 +111,7 @@ def stage_run(stage: str, params: dict[str, Any], sections: list[str]) -> Iterat
     for section in sections:
         _flatten(section, params.get(section), logged)
     with mlflow.start_run(run_name=stage) as run:
-        mlflow.set_tags({"stage": stage, "params_fingerprint": params_fingerprint(params)})
+        mlflow.set_tags({"stage": stage, "params_fingerprint": params_fingerprint(params), **group_tags()})
         # MLflow caps a param value at 6000 characters; long mappings are logged as a JSON artifact.
         short = {k: v for k, v in logged.items() if len(str(v)) < 500}
         if short:
@@ -126,9 +150,7 @@ def meter_typed(example: pd.DataFrame) -> pd.DataFrame:
 def meter_signature(example: pd.DataFrame, predictions: Any) -> ModelSignature:
     """A signature whose inputs are typed as the meter writes them (``flows.schema``: int -> long,
     float -> double), so ``pyfunc`` and ``mlflow models serve`` accept the meter's own rows."""
-    inputs = Schema(
-        [ColSpec(_SIGNATURE_TYPES[COLUMN_KINDS.get(c, "float")], c) for c in example.columns]
-    )
+    inputs = Schema([ColSpec(_SIGNATURE_TYPES[COLUMN_KINDS.get(c, "float")], c) for c in example.columns])
     return ModelSignature(inputs=inputs, outputs=infer_signature(example, predictions).outputs)
 
 
@@ -141,24 +163,34 @@ def log_and_register(
 ) -> dict[str, str]:
     """Log a scikit-learn model in the active run, register it and point the alias at it.
 
-    ``tags`` go on the run, the logged model and the new model version.  Returns the run id,
-    model URI, registered name, version and alias (what ``data/train/model.json`` records).
+    ``tags`` go on the run, the logged model and the new model version.  The model's folder also
+    holds its forest converted to ONNX (``extra_files/forest.onnx``, tag ``onnx_forest``); the
+    signature types the inputs as the meter writes them.  Returns the run id, model URI,
+    registered name, version and alias (what ``data/train/model.json`` records).
     """
     name = mlflow_params.get("registered_model", "netsentry")
     alias = mlflow_params.get("alias", "champion")
     example = meter_typed(example)
-    info = mlflow.sklearn.log_model(
-        model,
-        name="model",
-        signature=meter_signature(example, model.predict(example)),
-        input_example=example,
-        registered_model_name=name,
-        skops_trusted_types=trusted_types,
-        # the model needs scikit-learn + skops (+ their numpy); skips MLflow's inference, which
-        # loads the model in a subprocess (4 s per model)
-        pip_requirements=mlflow.sklearn.get_default_pip_requirements(include_skops=True),
-        tags=tags,
-    )
+    with tempfile.TemporaryDirectory(prefix="netsentry-onnx-") as tmp:
+        # the forest converted to ONNX travels inside the model's folder (extra_files/), tagged,
+        # so a sensor can run it with onnxruntime (serve/ chose it by measurement: bench/serve)
+        onnx_path = Path(tmp) / ONNX_FILE
+        n_features = np.asarray(model[:-1].transform(example)).shape[1]
+        onnx_path.write_bytes(forest_to_onnx(model.steps[-1][1], n_features))
+        tags = {**tags, ONNX_TAG: f"extra_files/{ONNX_FILE}"}
+        info = mlflow.sklearn.log_model(
+            model,
+            name="model",
+            signature=meter_signature(example, model.predict(example)),
+            input_example=example,
+            registered_model_name=name,
+            skops_trusted_types=trusted_types,
+            # the model needs scikit-learn + skops (+ their numpy); skips MLflow's inference, which
+            # loads the model in a subprocess (4 s per model)
+            pip_requirements=mlflow.sklearn.get_default_pip_requirements(include_skops=True),
+            extra_files=[str(onnx_path)],
+            tags=tags,
+        )
     version = str(info.registered_model_version)
     client = MlflowClient()
     for key, value in tags.items():

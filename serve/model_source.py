@@ -10,6 +10,7 @@ a batch of meter rows into the verdict frame (:data:`serve.verdict.VERDICT_COLUM
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -22,6 +23,7 @@ from typing import Any, Final
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import yaml
 
 from flows.schema import FEATURE_COLUMNS
@@ -41,7 +43,8 @@ PROJECT_ROOT: Final[Path] = Path(__file__).resolve().parent.parent
 #: Flow profiles the meter (``capture/flowmeter --profile``) implements.
 PROFILES: Final[tuple[str, ...]] = ("cic2017", "engelen", "clean")
 
-#: Model-version tag naming the ONNX conversion of the forest beside the skops model (set by the pipeline).
+#: Model-version tag naming the ONNX conversion of the forest inside the model's folder (the pipeline's
+#: ``log_and_register`` sets it; the same string as ``pipeline.onnx_forest.ONNX_TAG``).
 ONNX_TAG: Final[str] = "onnx_forest"
 
 _URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/@]+)|/(?P<version>\d+))$")
@@ -85,16 +88,32 @@ class LoadedModel:
         return self.predictor.predict(flows)
 
 
+#: pandas' own string dtype (Arrow-backed ``str`` in pandas 3): verdict strings are built in Arrow.
+_STR_DTYPE = pd.Series([""]).dtype
+
+
+def _strings(values: pa.Array) -> Any:
+    """A pandas column of the strings in ``values`` without a Python object per row when possible."""
+    if isinstance(_STR_DTYPE, pd.StringDtype) and _STR_DTYPE.storage == "pyarrow":
+        return _STR_DTYPE.construct_array_type()(values.cast(pa.large_string()), dtype=_STR_DTYPE)
+    return values.to_numpy(zero_copy_only=False)
+
+
 def verdicts(model: LoadedModel, flows: pd.DataFrame) -> pd.DataFrame:
-    """The verdict frame (:data:`VERDICT_COLUMNS`) for a batch of meter rows: one row per flow."""
-    labels, probability = model.predict(flows)
+    """The verdict frame (:data:`VERDICT_COLUMNS`) for a batch of meter rows: one row per flow.
+
+    The hot path: flow fields are shared with ``flows`` (no copy), the label, model name and
+    version columns are built in Arrow (a row costs no Python object).
+    """
+    if model.predictor is None:
+        raise ModelError(f"{model.name} v{model.version} has no predictor")
+    codes, probability = model.predictor.predict_codes(flows)
     n = len(flows)
-    columns: dict[str, Any] = {c: flows[c].to_numpy(copy=False) for c in FLOW_FIELDS}
-    columns["predicted"] = labels
+    columns: dict[str, Any] = {c: flows[c].array for c in FLOW_FIELDS}
+    columns["predicted"] = _strings(pa.array(model.predictor.labels.tolist()).take(pa.array(codes)))
     columns["probability"] = probability
-    # one shared string object per row: no per-row allocation on the hot path
-    columns["model_name"] = np.full(n, model.name, dtype=object)
-    columns["model_version"] = np.full(n, model.version, dtype=object)
+    columns["model_name"] = _strings(pa.repeat(pa.scalar(model.name), n))
+    columns["model_version"] = _strings(pa.repeat(pa.scalar(model.version), n))
     return pd.DataFrame(columns, columns=list(VERDICT_COLUMNS), copy=False)
 
 
@@ -146,6 +165,37 @@ def check_tags(tags: dict[str, str]) -> tuple[str, list[str]]:
     return profile, features
 
 
+def _input_example(folder: Path) -> pd.DataFrame | None:
+    """The rows MLflow saved beside the model (``input_example.json``, pandas split orient)."""
+    try:
+        data = json.loads((folder / "input_example.json").read_text())
+        return pd.DataFrame(data["data"], columns=data["columns"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _onnx_forest(folder: Path, tags: dict[str, str], predictor: Predictor, threads: int) -> OnnxForest | None:
+    """The version's ONNX forest if it has one that agrees with the skops forest, else None (logged)."""
+    name = tags.get(ONNX_TAG)
+    if not name:
+        return None
+    path = (folder / name).resolve()
+    if not path.is_file() or folder.resolve() not in path.parents:
+        log.warning(
+            "the model's %s tag names %r, not a file of the model; using scikit-learn", ONNX_TAG, name
+        )
+        return None
+    onnx = OnnxForest(path, len(predictor.classes), threads)
+    example = _input_example(folder)
+    if example is not None and len(example):
+        # the conversion must give the forest's probabilities (float32 sums: tolerance 1e-4)
+        x, _ = predictor.matrix(example)
+        if not np.allclose(onnx.predict_proba(x), predictor.forest.predict_proba(x), atol=1e-4):
+            log.warning("the model's ONNX forest disagrees with its skops forest; using scikit-learn")
+            return None
+    return onnx
+
+
 def build_model(
     folder: Path, meta: dict[str, Any], uri: str, from_cache: bool, runtime: str, threads: int
 ) -> LoadedModel:
@@ -156,12 +206,14 @@ def build_model(
     model = load_trusted(folder / str(flavor.get("pickled_model", "model.skops")))
     predictor = Predictor(model, features, threads=threads)
     chosen = "sklearn"
-    onnx_file = tags.get(ONNX_TAG)
-    if runtime in ("auto", "onnx") and onnx_file and (folder / onnx_file).is_file():
-        predictor.forest = OnnxForest(folder / onnx_file, len(predictor.classes), threads)
-        chosen = "onnx"
-    elif runtime == "onnx":
-        raise ModelError(f"runtime onnx asked, but {meta['name']} v{meta['version']} carries no ONNX forest")
+    if runtime != "sklearn":
+        onnx = _onnx_forest(folder, tags, predictor, threads)
+        if onnx is not None:
+            predictor.forest, chosen = onnx, "onnx"
+        elif runtime == "onnx":
+            raise ModelError(
+                f"runtime onnx asked, but {meta['name']} v{meta['version']} has no usable ONNX forest"
+            )
     return LoadedModel(
         name=meta["name"],
         version=str(meta["version"]),

@@ -107,8 +107,9 @@ def _simple_prep(prep: Any) -> tuple[list[str], np.ndarray] | None:
         and isinstance(impute, SimpleImputer)
     ):
         return None
-    transformers = [t for t in select.transformers_ if t[0] != "remainder"]
-    if len(transformers) != 1 or transformers[0][1] != "passthrough":
+    # the specification (a fitted ColumnTransformer wraps "passthrough" in a FunctionTransformer)
+    transformers = select.transformers
+    if len(transformers) != 1 or transformers[0][1] != "passthrough" or select.remainder != "drop":
         return None
     features = [str(c) for c in transformers[0][2]]
     medians = np.asarray(impute.statistics_, dtype=np.float64)
@@ -125,8 +126,12 @@ class Predictor:
     ) -> None:
         prep, classifier = model_parts(model)
         self.classes = np.asarray([str(c) for c in classifier.classes_], dtype=object)
+        #: what a code of :meth:`predict_codes` means: the classes, then UNJUDGED
+        self.labels = np.append(self.classes, np.asarray([UNJUDGED], dtype=object))
         simple = _simple_prep(prep)
-        self.prep = None if simple else prep  # None: the numpy fast path below
+        #: True: the numpy preprocessing of :meth:`matrix`; False: the model's own ``transform``
+        self.fast = simple is not None
+        self.prep = prep
         if simple:
             model_features, self.medians = simple
             if model_features != list(features):
@@ -139,27 +144,36 @@ class Predictor:
 
     def matrix(self, flows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         """The float32 feature matrix the forest reads, and which rows have no finite feature at all."""
-        raw = flows[self.features].to_numpy(dtype=np.float64, copy=True)
+        raw = np.empty((len(flows), len(self.features)), dtype=np.float64)
+        for j, column in enumerate(self.features):  # column by column: no intermediate DataFrame
+            raw[:, j] = flows[column].to_numpy(dtype=np.float64, na_value=np.nan)
         finite = np.isfinite(raw)
         unjudged = ~finite.any(axis=1)
-        if self.prep is None:
+        if self.fast:
             if not finite.all():
                 np.copyto(raw, np.broadcast_to(self.medians, raw.shape), where=~finite)
         else:
             raw = np.asarray(self.prep.transform(flows), dtype=np.float64)
         np.clip(raw, -_F32_MAX, _F32_MAX, out=raw)
-        return np.ascontiguousarray(raw, dtype=np.float32), unjudged
+        return raw.astype(np.float32), unjudged
+
+    def predict_codes(self, flows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """(index into :attr:`labels` per row, probability of that label as float64).
+
+        Unjudgeable rows get the last index (:data:`UNJUDGED`) and probability NaN.
+        """
+        if len(flows) == 0:
+            return np.empty(0, dtype=np.intp), np.empty(0, dtype=np.float64)
+        x, unjudged = self.matrix(flows)
+        proba = self.forest.predict_proba(x)
+        codes = proba.argmax(axis=1)
+        probability = proba[np.arange(len(codes)), codes].astype(np.float64)
+        if unjudged.any():
+            codes[unjudged] = len(self.classes)
+            probability[unjudged] = np.nan
+        return codes, probability
 
     def predict(self, flows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         """(labels as an object array of str, probability of that label as float64) per row."""
-        if len(flows) == 0:
-            return np.empty(0, dtype=object), np.empty(0, dtype=np.float64)
-        x, unjudged = self.matrix(flows)
-        proba = self.forest.predict_proba(x)
-        best = proba.argmax(axis=1)
-        labels = self.classes[best]
-        probability = proba[np.arange(len(best)), best].astype(np.float64)
-        if unjudged.any():
-            labels[unjudged] = UNJUDGED
-            probability[unjudged] = np.nan
-        return labels, probability
+        codes, probability = self.predict_codes(flows)
+        return self.labels[codes], probability

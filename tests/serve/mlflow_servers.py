@@ -278,12 +278,14 @@ def register_model(
     model_transform: object = None,
     extra_trusted: Sequence[str] = (),
     artifact_location: Path | None = None,
+    frame: pd.DataFrame | None = None,
 ) -> str:
     """Fit and register a pipeline-shaped model; move ``alias`` to it; return the new version.
 
     ``model_transform`` (callable taking and returning the fitted Pipeline) changes the model before
     it is logged (e.g. to plant a type the sensor must refuse; list it in ``extra_trusted`` so MLflow
     logs it).  ``artifact_location``: where a SQLite store keeps artifacts (servers pick their own).
+    ``frame``: training rows (``features`` + ``Label``) instead of the synthetic ones.
     """
     import mlflow
 
@@ -291,7 +293,7 @@ def register_model(
     from pipeline.forest import forest
     from pipeline.model import TRUSTED_TYPES, fit_inference_model
 
-    frame = synthetic_flows(features, seed=seed)
+    frame = synthetic_flows(features, seed=seed) if frame is None else frame
     medians = {f: float(frame[f].median()) for f in features}
     model = fit_inference_model(
         frame, frame[LABEL_COLUMN], list(features), medians, forest(n_estimators, max_depth, seed, n_jobs=1)

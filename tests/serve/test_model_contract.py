@@ -48,6 +48,30 @@ def meter_rows(pcaps: Path, tmp_path_factory: pytest.TempPathFactory) -> pd.Data
     return rows
 
 
+#: Real captures metered for the runtime-agreement test, and the label their flows get.
+LABELLED_CAPTURES = {"ddos": "DDoS", "attacks": "Attack", "cicids2017": "Web Attack"}
+
+
+@pytest.fixture(scope="module")
+def real_rows(pcaps: Path, tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
+    """Meter rows of every shared DDoS/attack capture (~70k flows), labelled by folder."""
+    if not METER.exists():
+        pytest.skip("capture/flowmeter is not built (make meter)")
+    folder = tmp_path_factory.mktemp("real")
+    parts = []
+    for sub, label in LABELLED_CAPTURES.items():
+        for capture in sorted((pcaps / sub).glob("*.pcap*")):
+            out = folder / f"{capture.name}.csv"
+            subprocess.run(
+                [str(METER), "-r", str(capture), "--profile", "engelen", "-q", "-o", str(out)], check=True
+            )
+            rows = read_meter_csv(out)
+            parts.append(rows.assign(Label=label))
+    rows = pd.concat(parts, ignore_index=True)
+    assert rows["Label"].nunique() == len(LABELLED_CAPTURES) and len(rows) > 10_000
+    return rows
+
+
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
     """A local store holding one model over mixed int/float meter columns: (tracking URI, name)."""
@@ -105,3 +129,42 @@ def test_mlflow_models_serve_answers_meter_rows(
     local = mlflow.pyfunc.load_model(f"models:/{name}@champion").predict(meter_rows)
     assert answer["predictions"] == list(local)
     assert len(answer["predictions"]) == len(meter_rows)
+
+
+def test_onnx_forest_gives_the_same_predictions_as_sklearn_on_real_meter_rows(
+    real_rows: pd.DataFrame, tmp_path: Path
+) -> None:
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    name = unique_name("runtimes")
+    features = (
+        "Destination Port",
+        "Flow Duration",
+        "Flow Bytes/s",
+        "Fwd Packet Length Max",
+        "Init_Win_bytes_forward",
+        "Bwd Packet Length Mean",
+        "Flow IAT Max",
+        "SYN Flag Count",
+        "Packet Length Std",
+        "Total Fwd Packets",
+    )
+    register_model(
+        uri,
+        name,
+        features=features,
+        frame=real_rows,
+        n_estimators=30,
+        max_depth=12,
+        artifact_location=tmp_path / "artifacts",
+    )
+    onnx = ModelSource(f"models:/{name}@champion", tracking_uri=uri, cache_dir=tmp_path / "a").load()
+    sklearn = ModelSource(
+        f"models:/{name}@champion", tracking_uri=uri, cache_dir=tmp_path / "b", runtime="sklearn"
+    ).load()
+    assert (onnx.runtime, sklearn.runtime) == ("onnx", "sklearn")
+    flows = real_rows.drop(columns="Label")
+    onnx_labels, onnx_probability = onnx.predict(flows)
+    sk_labels, sk_probability = sklearn.predict(flows)
+    assert len(set(sk_labels)) == len(LABELLED_CAPTURES)  # the forest really separates the captures
+    np.testing.assert_array_equal(onnx_labels, sk_labels)
+    np.testing.assert_allclose(onnx_probability, sk_probability, atol=1e-5)

@@ -72,14 +72,33 @@ def test_loads_by_alias_with_tags_and_predicts_like_the_registered_pipeline(
     assert model.uri == f"models:/{champion}@champion"
     assert model.features == list(TEST_FEATURES)
     assert model.classes == ["BENIGN", "DoS", "PortScan"]
-    assert (model.runtime, model.from_cache) == ("sklearn", False)
+    assert (model.runtime, model.from_cache) == ("onnx", False)  # the ONNX forest travels with it
+    assert model.predictor.fast  # the pipeline's preprocessing is recognised: numpy hot path
 
     flows = meter_like(synthetic_flows(TEST_FEATURES, seed=7))
-    labels, probability = model.predict(flows)
     reference = store.reference(champion, "1")
-    np.testing.assert_array_equal(labels, reference.predict(flows))
-    np.testing.assert_allclose(probability, reference.predict_proba(flows).max(axis=1))
-    assert labels.dtype == object and probability.dtype == np.float64
+    for runtime in ("auto", "sklearn"):
+        model = source(store, champion, tmp_path / runtime, runtime=runtime).load()
+        labels, probability = model.predict(flows)
+        np.testing.assert_array_equal(labels, reference.predict(flows))
+        np.testing.assert_allclose(probability, reference.predict_proba(flows).max(axis=1), atol=1e-6)
+        assert labels.dtype == object and probability.dtype == np.float64
+    assert model.runtime == "sklearn"
+
+
+def test_an_onnx_tag_pointing_outside_the_model_falls_back_to_sklearn(
+    store: Store, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    name = unique_name("onnxtag")
+    version = store.register(name)
+    client = MlflowClient(tracking_uri=store.uri, registry_uri=store.uri)
+    client.set_model_version_tag(name, version, "onnx_forest", "../../../etc/passwd")
+    with caplog.at_level(logging.WARNING, logger="serve.model_source"):
+        assert source(store, name, tmp_path / "a").load().runtime == "sklearn"
+    assert "not a file of the model" in caplog.text
+    client.delete_model_version_tag(name, version, "onnx_forest")
+    with pytest.raises(ModelError, match="runtime onnx asked.*no usable ONNX forest"):
+        source(store, name, tmp_path / "b", runtime="onnx").load()
 
 
 def test_unjudgeable_rows_and_extreme_values(store: Store, champion: str, tmp_path: Path) -> None:

@@ -1,0 +1,1 @@
+"""Benchmarks of the sensor's serve path (``python -m bench.serve``)."""

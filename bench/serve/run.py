@@ -1,0 +1,158 @@
+"""Classification throughput of the serve path on one core, each runtime side by side.
+
+Per batch of meter CSV rows, exactly what the sensor does: ``flows.meter_csv.parse_rows`` ->
+``serve.model_source.verdicts`` (numpy preprocessing + forest + verdict frame) ->
+``serve.verdict_log.VerdictLog.write`` (verdict CSV on disk).  Best of ``--repeat`` passes over
+``--rows`` rows.  The anchor is the naive loop: the scikit-learn pipeline predicting one flow at a
+time (timed for ``--anchor-seconds`` and extrapolated).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+from bench.serve.models import SPECS, load_sample, loaded, meter_csv_batches, ranked_features, train
+from flows.meter_csv import parse_rows
+from pipeline.io import PROJECT_ROOT, shared_data_dir
+from serve.model_source import verdicts
+from serve.verdict_log import VerdictLog
+
+OUT = PROJECT_ROOT / "bench" / "out" / "serve"
+RUNTIMES = ("sklearn", "onnx")
+TARGET = 200_000  # flows/s end to end with the tuned model (issue 7)
+
+
+def serve_pass(
+    model, batches: list[bytes], log_path: Path
+) -> tuple[float, dict[str, float], list[np.ndarray]]:
+    """One pass over every batch: wall seconds, seconds per stage, the predicted labels."""
+    stages = {"parse": 0.0, "verdicts": 0.0, "write": 0.0}
+    labels = []
+    log = VerdictLog(log_path)
+    start = time.perf_counter()
+    for block in batches:
+        t0 = time.perf_counter()
+        flows = parse_rows(block)
+        t1 = time.perf_counter()
+        frame = verdicts(model, flows)
+        t2 = time.perf_counter()
+        log.write(frame)
+        t3 = time.perf_counter()
+        stages["parse"] += t1 - t0
+        stages["verdicts"] += t2 - t1
+        stages["write"] += t3 - t2
+        labels.append(frame["predicted"].to_numpy())
+    wall = time.perf_counter() - start
+    log.close()
+    return wall, stages, labels
+
+
+def naive_rate(pipeline_model, flows, seconds: float) -> float:
+    """Flows/s of predicting one flow at a time with the scikit-learn pipeline (extrapolated)."""
+    n, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        pipeline_model.predict(flows.iloc[[n % len(flows)]])
+        n += 1
+    return n / (time.perf_counter() - start)
+
+
+def forest_rate(model, flows, repeat: int) -> float:
+    """Flows/s of the forest alone on the prepared float32 matrix (one call, best of ``repeat``)."""
+    x, _ = model.predictor.matrix(flows)
+    best = min(_timed(lambda: model.predictor.forest.predict_proba(x)) for _ in range(repeat))
+    return len(x) / best
+
+
+def _timed(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench.serve", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, default=200_000, help="meter rows per pass (default 200000)")
+    parser.add_argument(
+        "--batch", default="1024,8192", help="batch sizes, comma separated (default 1024,8192)"
+    )
+    parser.add_argument("--repeat", type=int, default=3, help="passes per setting, best kept (default 3)")
+    parser.add_argument(
+        "--anchor-seconds", type=float, default=1.5, help="time of the naive loop (default 1.5)"
+    )
+    parser.add_argument("--cpu", type=int, default=0, help="CPU to pin to (default 0; -1: no pinning)")
+    parser.add_argument(
+        "--sample", type=Path, default=None, help="engelen sample folder (default: shared data)"
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark and print the table; returns the exit status."""
+    args = parse_args(argv)
+    if args.cpu >= 0:
+        os.sched_setaffinity(0, {args.cpu})
+    pa.set_cpu_count(1)
+    pa.set_io_thread_count(1)
+    sample = args.sample or shared_data_dir() / "cicids2017" / "engelen-sample"
+    if not sample.is_dir():
+        print(f"bench.serve: no engelen sample at {sample} (set NETSENTRY_SHARED_DATA or --sample)")
+        return 2
+    OUT.mkdir(parents=True, exist_ok=True)
+    frame, labels = load_sample(sample)
+    ranked = ranked_features(frame, labels)
+    sizes = [int(b) for b in args.batch.split(",")]
+    print(
+        f"bench.serve: {len(frame)} sample flows -> {args.rows} meter rows per pass, batches {sizes}, "
+        f"best of {args.repeat}, pinned to CPU {args.cpu}, 1 thread per runtime"
+    )
+    header = (
+        f"{'model':<6} {'runtime':<8} {'batch':>6} {'flows/s':>10} {'x naive':>8} {'x target':>8}   "
+        f"{'parse':>6} {'verdicts':>8} {'write':>6}   forest alone"
+    )
+    rows_out = []
+    for spec in SPECS:
+        model, features = train(spec, frame, labels, ranked)
+        flows = parse_rows(meter_csv_batches(frame, min(len(frame), 20_000), 20_000)[0])
+        naive = naive_rate(model, flows, args.anchor_seconds)
+        print(
+            f"\n{spec.name}: {spec.n_features} features, depth {spec.max_depth}, {spec.n_estimators} trees; "
+            f"naive anchor (sklearn, one flow per predict): {naive:,.0f} flows/s"
+        )
+        print(header)
+        reference = None
+        for runtime in RUNTIMES:
+            sensor_model = loaded(model, spec.name, features, runtime, OUT)
+            alone = forest_rate(
+                sensor_model, parse_rows(meter_csv_batches(frame, args.rows, args.rows)[0]), args.repeat
+            )
+            for size in sizes:
+                batches = meter_csv_batches(frame, args.rows, size)
+                runs = [serve_pass(sensor_model, batches, OUT / "verdicts.csv") for _ in range(args.repeat)]
+                wall, stages, predicted = min(runs, key=lambda r: r[0])
+                predicted = np.concatenate(predicted)
+                if reference is None:
+                    reference = predicted
+                agree = float(np.mean(predicted == reference))
+                rate = args.rows / wall
+                share = {k: 100 * v / wall for k, v in stages.items()}
+                line = (
+                    f"{spec.name:<6} {runtime:<8} {size:>6} {rate:>10,.0f} {rate / naive:>8,.0f} "
+                    f"{rate / TARGET:>8.2f}   {share['parse']:>5.0f}% {share['verdicts']:>7.0f}% "
+                    f"{share['write']:>5.0f}%   {alone:,.0f} flows/s"
+                )
+                if agree < 1.0:
+                    line += f"   (labels agree with sklearn on {agree:.4%})"
+                print(line, flush=True)
+                rows_out.append((spec.name, runtime, size, rate))
+    best = max((r for r in rows_out if r[0] == "tuned"), key=lambda r: r[3])
+    print(
+        f"\nbest tuned: {best[1]} at batch {best[2]}: {best[3]:,.0f} flows/s "
+        f"({'meets' if best[3] >= TARGET else 'misses'} the {TARGET:,} flows/s target)"
+    )
+    return 0
