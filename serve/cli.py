@@ -201,7 +201,7 @@ def _run(args: argparse.Namespace, daemon: bool) -> int:
 
     # the cheap checks first: a typo should not wait for MLflow and the model to load
     file: Path | None = args.input if not daemon else args.read
-    if file is not None and not file.is_file():
+    if file is not None and (not file.exists() or file.is_dir()):  # a FIFO is fine: a live stream
         raise UserError(f"no such file: {file}")
     from_csv = file is not None and file.suffix.lower() == ".csv"
     if from_csv:

@@ -172,6 +172,8 @@ class FlowPath:
                 item = q.get(timeout=1.0 if wait is None else min(wait, 1.0))
             except queue.Empty:
                 item = None
+                if not len(self.batcher):
+                    self.slot.current()  # idle: take a new model version now, not at the next flow
             if item is _END:
                 break
             if isinstance(item, BaseException):

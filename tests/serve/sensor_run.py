@@ -84,9 +84,9 @@ class Daemon:
                     raise AssertionError(f"no {text!r} in the sensor's log:\n{self.stderr}")
                 self._changed.wait(min(left, 0.5))
 
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 60) -> tuple[int, str]:
-        """Send ``sig`` and wait; returns (exit status, stdout)."""
-        if self.proc.poll() is None:
+    def stop(self, sig: int | None = signal.SIGTERM, timeout: float = 60) -> tuple[int, str]:
+        """Send ``sig`` (None: let it end by itself) and wait; returns (exit status, stdout)."""
+        if sig is not None and self.proc.poll() is None:
             self.proc.send_signal(sig)
         try:
             stdout, _ = self.proc.communicate(timeout=timeout)
