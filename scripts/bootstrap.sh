@@ -10,6 +10,7 @@ apt_pkgs=(libpcap-dev make gcc iproute2)
 if [ "$level" = test ]; then
   apt_pkgs+=(clang llvm libclang-rt-14-dev valgrind tcpreplay tcpdump)
   apt_pkgs+=(postgresql)  # model: the PostgreSQL-backed mlflow server of tests/serve
+  apt_pkgs+=(nmap util-linux)  # serve: live SYN-scan test (nmap), capture as nobody (setpriv)
   apt_pkgs+=(nmap masscan hydra patator slowhttptest hping3 sqlmap openssh-server vsftpd dnsmasq-base sshpass ethtool curl dnsutils python3-flask iputils-ping)  # lab
 fi
 
