@@ -37,8 +37,9 @@ def test_sigterm_while_blocked_on_a_pipe_keeps_every_row_whole(meter_bin: Path, 
                                                                tmp_path: Path) -> None:
     """The reader of stdout is slow: SIGTERM arrives while write() blocks; nothing is torn or lost."""
     stats = tmp_path / "stats.json"
+    # unbuffered: readline() must not pull rows into a buffer communicate() would not see
     proc = subprocess.Popen([str(meter_bin), "-r", str(pcaps / SYNSCAN), "--stats-json", str(stats), "-q"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0)
     assert proc.stdout is not None
     header = proc.stdout.readline()  # written after the signal handlers are in place
     time.sleep(1)  # the pipe (64 KiB) is full long before: the meter is blocked in write()
@@ -59,7 +60,7 @@ def test_sigterm_while_reading_a_slow_stdin_is_a_normal_stop(meter_bin: Path, tm
     first = 24 + 100 * (16 + 50)  # the file header and the first 100 records (50-byte frames)
     stats = tmp_path / "stats.json"
     proc = subprocess.Popen([str(meter_bin), "-r", "-", "--stats-json", str(stats), "-q"],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0)
     assert proc.stdin is not None
     proc.stdin.write(data[:first])
     proc.stdin.flush()
