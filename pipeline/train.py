@@ -13,6 +13,7 @@ Usage: ``python -m pipeline.train`` (reads params.yaml; ``MLFLOW_TRACKING_URI`` 
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import matplotlib.pyplot as plt
@@ -22,7 +23,7 @@ import pandas as pd
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
 
 from flows.schema import LABEL_COLUMN
-from pipeline import tracking
+from pipeline import lineage, tracking
 from pipeline.forest import class_weights_for, forest
 from pipeline.io import project_path, read_json, read_parquet, require_inputs, save_figure, write_json
 from pipeline.layouts import LayoutError, list_input_files
@@ -171,8 +172,15 @@ def train(params: dict[str, Any]) -> dict[str, Any]:
     mlflow.log_dict({"labels": labels, "confusion": ev["confusion"]}, "confusion.json")
     mlflow.log_artifact(str(project_path(CONFUSION_PNG)))
     mlflow.log_artifact(str(project_path(METRICS_OUT)))
+    source = str(tracking.store_root() / params.get("data", {}).get("input_dir", ""))
+    lineage.log_datasets({"training": train_df, "test": test_df}, source, Path(source).name or "flows")
     example = test_df[features].head(5).reset_index(drop=True)
     info = tracking.log_and_register(model, example, tags, params.get("mlflow", {}), list(TRUSTED_TYPES))
+    lineage.describe_version(
+        info["registered_model"],
+        info["version"],
+        lineage.version_description(params, metrics, tags["flow_profile"], fingerprint),
+    )
     info["tracking_uri"] = mlflow.get_tracking_uri()
     write_json(info, MODEL_OUT)
     return {"metrics": metrics, "model": info}

@@ -10,13 +10,20 @@ import numpy as np
 import pandas as pd
 import pytest
 import skops.io as sio
+from mlflow.tracking import MlflowClient
 
 from flows.schema import LABEL_COLUMN, feature_columns
 from pipeline.forest import forest
 from pipeline.model import TRUSTED_TYPES, build_preprocessor, fit_inference_model, untrusted_types
 from pipeline.tracking import file_fingerprint, store_root
 from pipeline.train import TEST, TRAIN, dataset_fingerprint
-from tests.pipeline.model_fixtures import load_in_fresh_process, make_project, run_stage, synthetic_frame
+from tests.pipeline.model_fixtures import (
+    load_in_fresh_process,
+    make_project,
+    run_stage,
+    stage_env,
+    synthetic_frame,
+)
 
 FEATURES = feature_columns(False)[:3]
 MEDIANS = {f: float(i + 1) for i, f in enumerate(feature_columns(False))}
@@ -102,10 +109,29 @@ def test_train_stage_registers_a_self_contained_model(tmp_path) -> None:
     assert tags["dataset_fingerprint_of"].startswith("training and test sets")
     assert len(tags["params_fingerprint"]) == 12
 
-    # retraining with the same seed: identical metrics, a new version, the alias follows it
+    # what the MLflow UI shows: the training view, the data each run saw, a described version
+    client = MlflowClient(tracking_uri=uri)
+    exp = client.get_experiment_by_name("netsentry")
+    assert exp.tags["mlflow.experimentKind"] == "custom_model_development"
+    version = client.get_model_version("netsentry", "1")
+    run = client.get_run(version.run_id)
+    inputs = {d.tags[0].value: d.dataset for d in run.inputs.dataset_inputs}
+    assert set(inputs) == {"training", "test"}
+    assert json.loads(inputs["test"].profile)["num_rows"] == metrics["test_rows"]
+    assert f"macro-F1 {metrics['f1_macro']:.4f}" in version.description
+    assert "meter profile **clean**" in version.description and "| Bot |" in version.description
+
+    # retraining with the same seed, as one DVC experiment: identical metrics, a new version, the
+    # alias follows it, and the run carries the experiment's name for grouping
     first = (root / "metrics/train.json").read_text()
-    run_stage(root, "pipeline.train")
+    run_stage(
+        root,
+        "pipeline.train",
+        env=stage_env({"DVC_EXP_NAME": "brisk-yawl", "DVC_EXP_BASELINE_REV": "abc1234def"}),
+    )
     assert (root / "metrics/train.json").read_text() == first
+    rerun = client.get_run(client.get_model_version("netsentry", "2").run_id)
+    assert rerun.data.tags["dvc_experiment"] == "brisk-yawl" and rerun.data.tags["dvc_baseline"] == "abc1234"
     assert (
         str(load_in_fresh_process(uri, root / "data/prune/test.parquet", selected[0], tmp_path)["version"])
         == "2"
