@@ -21,7 +21,8 @@ import pandas as pd
 import pytest
 
 from flows.meter_csv import read_meter_csv
-from serve.model_source import ModelSource
+from serve.model_source import ModelSource, verdicts
+from serve.verdict import VERDICT_COLUMNS
 from tests.serve.mlflow_servers import free_port, register_model, unique_name, wait_http
 
 METER = Path(__file__).resolve().parents[2] / "capture" / "flowmeter"
@@ -168,3 +169,9 @@ def test_onnx_forest_gives_the_same_predictions_as_sklearn_on_real_meter_rows(
     assert len(set(sk_labels)) == len(LABELLED_CAPTURES)  # the forest really separates the captures
     np.testing.assert_array_equal(onnx_labels, sk_labels)
     np.testing.assert_allclose(onnx_probability, sk_probability, atol=1e-5)
+
+    frame = verdicts(onnx, flows)  # the hot path on parsed meter rows (Arrow-backed strings)
+    assert tuple(frame.columns) == VERDICT_COLUMNS and len(frame) == len(flows)
+    assert frame["Flow ID"].tolist() == flows["Flow ID"].tolist()
+    assert frame["predicted"].tolist() == onnx_labels.tolist()
+    assert set(frame["model_name"]) == {name} and set(frame["model_version"]) == {"1"}

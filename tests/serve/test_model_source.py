@@ -130,14 +130,17 @@ def test_verdict_frame_copies_the_flow_fields_and_names_the_model(
 ) -> None:
     model = source(store, champion, tmp_path).load()
     flows = meter_like(synthetic_flows(TEST_FEATURES, n_per_class=3, seed=4))
+    flows.loc[1, list(TEST_FEATURES)] = np.nan  # unjudgeable
     frame = verdicts(model, flows)
     assert tuple(frame.columns) == VERDICT_COLUMNS
     assert len(frame) == len(flows)
     for column in FLOW_FIELDS:
-        assert frame[column].tolist() == flows[column].tolist()
+        pd.testing.assert_series_equal(frame[column], flows[column])
     labels, probability = model.predict(flows)
     assert frame["predicted"].tolist() == labels.tolist()
     np.testing.assert_array_equal(frame["probability"].to_numpy(), probability)
+    assert frame.loc[1, "predicted"] == UNJUDGED and np.isnan(frame.loc[1, "probability"])
+    assert (frame["predicted"] != UNJUDGED).sum() == len(flows) - 1
     assert set(frame["model_name"]) == {champion} and set(frame["model_version"]) == {"1"}
     assert verdicts(model, flows.head(0)).empty
 
