@@ -18,6 +18,7 @@ import pandas as pd
 import pytest
 
 from lab import netns, pcap
+from lab.dataset import HEADER_SNAPLEN
 from lab.labels import meter
 
 pytestmark = [
@@ -107,7 +108,7 @@ def test_manifest_records_versions_argv_and_windows(run: Path) -> None:
 
 def test_header_only_capture_meters_to_the_same_flows(run: Path, tmp_path: Path) -> None:
     linktype, packets = pcap.read(run / "capture.pcap")
-    pcap.write(tmp_path / "h.pcap", linktype, packets, snaplen=96)
+    pcap.write(tmp_path / "h.pcap", linktype, packets, snaplen=HEADER_SNAPLEN)
     a = meter(run / "capture.pcap", "clean", tmp_path / "a.csv").read_text()
     b = meter(tmp_path / "h.pcap", "clean", tmp_path / "b.csv").read_text()
     assert a == b and a.count("\n") > 4000
