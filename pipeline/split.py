@@ -9,10 +9,11 @@ Strategies (``split.strategy``, ``conf/split/``):
   set).  The honest figure: the model never saw the test conversations.  A class whose flows all
   belong to one conversation can only be on one side; the metrics list such classes.
 * ``session``: an address pair's flows are cut into sessions wherever the pair is idle longer than
-  ``split.idle_gap_s``; whole sessions go to one side, and every class with more than one session
-  has sessions on both sides (about ``test_size`` of its rows held out).  Grouping by pair alone
-  puts every CICIDS2017 attack (one attacker, one victim) on one side; sessions test on unseen
-  attack runs of every class that has more than one.  The metrics give the per-class counts.
+  ``split.idle_gap_s``; whole sessions go to one side, and every original attack label (the
+  ``Attack`` column of ``group``) with more than one session has sessions on both sides (about
+  ``test_size`` of its rows held out), so every group made of such attacks is tested.  Grouping
+  by pair alone puts every CICIDS2017 attack (one attacker, one victim) on one side; sessions test
+  on unseen attack runs.  The metrics give the counts per attack and per class.
 * ``by_day``: whole source files whose name contains one of ``split.test_files`` are the test set
   (the original day files, or day folders: names are relative to the input folder).
 
@@ -35,6 +36,7 @@ from sklearn.model_selection import StratifiedGroupKFold, train_test_split
 
 from flows.schema import LABEL_COLUMN, SOURCE_COLUMN
 from pipeline import tracking
+from pipeline.group import ATTACK_COLUMN
 from pipeline.io import read_parquet, require_inputs, write_json, write_parquet
 from pipeline.stage import log_metrics, stage_cli
 
@@ -44,7 +46,7 @@ TEST_OUT = "data/split/test.parquet"
 METRICS_OUT = "metrics/split.json"
 STRATEGIES = ("stratified", "conversation", "session", "by_day")
 #: the default idle gap of split=session when the config sets none (seconds)
-DEFAULT_IDLE_GAP_S = 30.0
+DEFAULT_IDLE_GAP_S = 5.0
 
 
 class SplitError(ValueError):
@@ -97,15 +99,16 @@ def session_ids(flows: pd.DataFrame, idle_gap_s: float) -> np.ndarray:
 
 
 def split_sessions(
-    y: np.ndarray, sessions: np.ndarray, test_size: float, seed: int
+    strata: np.ndarray, sessions: np.ndarray, test_size: float, seed: int
 ) -> tuple[np.ndarray, dict[str, dict[str, int]]]:
-    """Boolean test mask of whole sessions, class by class, and the sessions per class and side.
+    """Boolean test mask of whole sessions, stratum by stratum, and the sessions per stratum and side.
 
-    Each session belongs to its most frequent class; a class with two or more sessions gets a
-    seeded random choice of them, as near ``test_size`` of its rows as whole sessions allow, on the
-    test side, and at least one session on each side.  A class with one session stays in training.
+    ``strata`` is one value per row (the original attack label, or the class).  Each session
+    belongs to its most frequent stratum; a stratum with two or more sessions gets a seeded random
+    choice of them, as near ``test_size`` of its rows as whole sessions allow, on the test side,
+    and at least one session on each side.  A stratum with one session stays in training.
     """
-    table = pd.DataFrame({"session": sessions, "label": y})
+    table = pd.DataFrame({"session": sessions, "label": strata})
     sizes = table.groupby(["session", "label"]).size()
     owner = sizes.groupby(level=0).idxmax().map(lambda key: key[1])  # session -> its main class
     rows = table.groupby("session").size()
@@ -249,14 +252,18 @@ def _split_rest(
         return test
     gap = float(cfg.get("idle_gap_s") or DEFAULT_IDLE_GAP_S)
     sessions = session_ids(flows, gap)
-    test, per_class = split_sessions(y, sessions, test_size, seed)
+    # by original attack (tool) where the data keeps it: a group of several tools (Brute Force:
+    # FTP and SSH) is tested on unseen sessions of each tool, not on a tool never trained on
+    by = ATTACK_COLUMN if ATTACK_COLUMN in flows.columns else LABEL_COLUMN
+    test, per_stratum = split_sessions(flows[by].astype(str).to_numpy(), sessions, test_size, seed)
     report["idle_gap_s"] = gap
+    report["sessions_stratified_by"] = by
     report["sessions"] = {
         "train": int(len(np.unique(sessions[~test]))),
         "test": int(len(np.unique(sessions[test]))),
     }
-    report["sessions_per_class"] = per_class
-    report["classes_with_one_session"] = sorted(c for c, n in per_class.items() if n["sessions_test"] == 0)
+    report["sessions_per_stratum"] = per_stratum
+    report["strata_with_one_session"] = sorted(c for c, n in per_stratum.items() if n["sessions_test"] == 0)
     return test
 
 

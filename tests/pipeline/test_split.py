@@ -160,7 +160,7 @@ def test_session_split_keeps_sessions_whole_and_every_multi_session_class_on_bot
     sessions = session_ids(flows, 60)
     test_mask = flows["Flow Bytes/s"].isin(test["Flow Bytes/s"]).to_numpy()
     assert not set(sessions[test_mask]) & set(sessions[~test_mask])  # no session on both sides
-    assert report["sessions_per_class"] == {
+    assert report["sessions_per_stratum"] == {
         "A": {"sessions_train": 4, "sessions_test": 2},
         "B": {"sessions_train": 2, "sessions_test": 1},
         "C": {"sessions_train": 1, "sessions_test": 0},
@@ -170,7 +170,7 @@ def test_session_split_keeps_sessions_whole_and_every_multi_session_class_on_bot
         "B": {"train": 20, "test": 10},
         "C": {"train": 10, "test": 0},
     }
-    assert report["classes_with_one_session"] == ["C"] and report["sessions"] == {"train": 7, "test": 3}
+    assert report["strata_with_one_session"] == ["C"] and report["sessions"] == {"train": 7, "test": 3}
     other, _, _ = split_flows(flows, cfg, seed=4)
     again, _, _ = split_flows(flows, cfg, seed=3)
     assert again.equals(train) and not other.equals(train)
@@ -179,17 +179,31 @@ def test_session_split_keeps_sessions_whole_and_every_multi_session_class_on_bot
 def test_session_split_on_the_sample_tests_every_class_with_more_than_one_session(
     grouped: pd.DataFrame,
 ) -> None:
-    train, test, report = split_flows(
-        grouped, {"strategy": "session", "test_size": 0.3, "idle_gap_s": 30}, 42
-    )
-    assert report["classes_with_one_session"] == ["DDoS", "Heartbleed"]  # one continuous run each
+    cfg = compose_params(["split=session"])["split"]
+    train, test, report = split_flows(grouped, cfg, 42)
+    assert report["sessions_stratified_by"] == "Attack"
+    # one continuous run each: all in training
+    assert report["strata_with_one_session"] == ["DDoS", "DoS Slowloris", "Heartbleed", "Web Attack - XSS"]
+    for attack, n in report["sessions_per_stratum"].items():
+        assert n["sessions_train"] >= 1 and (n["sessions_test"] >= 1) == (
+            n["sessions_train"] + n["sessions_test"] > 1
+        )
+        assert (test["Attack"].astype(str) == attack).any() == (n["sessions_test"] >= 1), attack
     for cls, n in report["classes"].items():
         assert (n["test"] > 0) == (cls not in ("DDoS", "Heartbleed")), cls
         assert n["train"] > 0, cls
-    assert 0.2 < report["test_fraction"] < 0.4
+    # no session on both sides
+    sessions = session_ids(grouped, cfg["idle_gap_s"])
+    on_test = np.isin(keys_array(grouped), keys_array(test))
+    assert not set(sessions[on_test]) & set(sessions[~on_test])
     # the conversation split, for contrast, holds out only a few classes
     _, _, by_pair = split_flows(grouped, {"strategy": "conversation", "test_size": 0.3}, 42)
     assert len(by_pair["classes_missing_from_test"]) >= 5
+
+
+def keys_array(df: pd.DataFrame) -> np.ndarray:
+    """One string per flow (Flow ID, Timestamp, Source Port): identifies rows across frames."""
+    return df[KEY].astype(str).agg("|".join, axis=1).to_numpy()
 
 
 @pytest.mark.parametrize("strategy", ["stratified", "conversation", "session"])
