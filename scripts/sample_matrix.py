@@ -1,6 +1,6 @@
 """Train every reported configuration on the default data and print one table of test figures.
 
-Configurations: split (stratified, conversation) x Destination Port (off, on) x setting (tuned:
+Configurations: split (stratified, conversation, session) x Destination Port (off, on) x setting (tuned:
 the pipeline's own selection and sweep; study: +experiment=study).  Each runs `dvc repro` in a
 throwaway copy of the project (its own MLflow store), so the work tree is left alone.
 Usage: .venv/bin/python scripts/sample_matrix.py [--out results.json] [extra Hydra overrides...]
@@ -42,7 +42,7 @@ def main() -> None:
     results = []
     with tempfile.TemporaryDirectory(prefix="netsentry-matrix-") as tmp:
         proj = copy_project(Path(tmp) / "proj")
-        for split in ("stratified", "conversation"):
+        for split in ("stratified", "conversation", "session"):
             for port in (False, True):
                 for setting in ("tuned", "study"):
                     over = [f"split={split}", f"features.use_destination_port={str(port).lower()}"]

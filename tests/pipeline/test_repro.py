@@ -58,7 +58,7 @@ def test_dvc_repro_end_to_end(tmp_path: Path, engelen_sample: Path) -> None:
     if missing:
         pytest.skip(f"data stages not written yet: {missing}")
     root = copy_project(tmp_path / "proj")
-    base = [f"data.input_dir={engelen_sample}", *SMALL]
+    base = ["data=engelen_sample", f"data.input_dir={engelen_sample}", *SMALL]
     _compose(root, *base)
 
     first = _run(root, str(BIN / "dvc"), "repro")

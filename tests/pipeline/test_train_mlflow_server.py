@@ -84,7 +84,9 @@ def test_train_registers_in_a_tracking_server(tmp_path: Path, mlflow_server: str
             "select.n_features=3",
             "select.estimator.n_estimators=5",
             "sweep.enabled=false",
+            "model.max_depth=8",
             "model.n_estimators=10",
+            "data=engelen_sample",
         ],
     )
     env = stage_env({"MLFLOW_TRACKING_URI": mlflow_server})
