@@ -16,11 +16,15 @@ import pandas as pd
 class Batcher:
     """Collects frames of flow rows and says when a batch is due."""
 
-    def __init__(self, max_rows: int, max_wait: float, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, max_rows: int, max_wait: float, clock: Callable[[], float] = time.monotonic,
+                 when_idle: bool = False) -> None:
+        """``when_idle``: a batch is also due as soon as no more rows are waiting upstream (see
+        :meth:`due`), so a lone flow at light load does not sit out ``max_wait``."""
         if max_rows < 1 or max_wait < 0:
             raise ValueError("batch size must be >= 1 and max wait >= 0")
         self.max_rows = max_rows
         self.max_wait = max_wait
+        self.when_idle = when_idle
         self._clock = clock
         self._frames: list[pd.DataFrame] = []
         self._rows = 0
@@ -46,10 +50,11 @@ class Batcher:
             return 0.0
         return max(0.0, self._oldest + self.max_wait - self._clock())
 
-    def due(self) -> bool:
-        """True when a batch should be classified now."""
+    def due(self, upstream_idle: bool = False) -> bool:
+        """True when a batch should be classified now: full, waited long enough, or (``when_idle``)
+        nothing more is waiting upstream (at heavy load rows keep coming and batches fill up)."""
         wait = self.wait_time()
-        return wait is not None and wait <= 0
+        return wait is not None and (wait <= 0 or (self.when_idle and upstream_idle))
 
     def take(self) -> pd.DataFrame | None:
         """Every waiting row as one frame (None if nothing waits); the batcher is empty afterwards."""

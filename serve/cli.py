@@ -251,7 +251,8 @@ def _run(args: argparse.Namespace, daemon: bool) -> int:
             log.info("Prometheus metrics on http://%s:%d/metrics", sc["metrics"]["address"], bound)
     if meter is not None:
         _stop_on_signals(meter.stop)
-    batcher = Batcher(int(sc["batch"]["max_rows"]), float(sc["batch"]["max_wait_ms"]) / 1e3)
+    batcher = Batcher(int(sc["batch"]["max_rows"]), float(sc["batch"]["max_wait_ms"]) / 1e3,
+                      when_idle=bool(sc["batch"]["when_idle"]))
     path = FlowPath(slot, verdicts, batcher, alerts, verdict_log, metrics)
     slot.start()
     try:

@@ -181,7 +181,7 @@ class FlowPath:
                 continue
             if item is not None:
                 self.batcher.add(item)
-            if self.batcher.due():
+            if self.batcher.due(upstream_idle=q.empty()):
                 self.classify(self.batcher.take())  # type: ignore[arg-type]
         rest = self.batcher.take()
         if rest is not None:

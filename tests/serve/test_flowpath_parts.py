@@ -54,6 +54,14 @@ def test_batch_due_by_size_at_heavy_load() -> None:
     assert b.due() and b.wait_time() == 0 and len(b.take()) == 12
 
 
+def test_batch_due_when_nothing_more_waits_upstream() -> None:
+    strict, eager = Batcher(100, 0.05, clock=Clock()), Batcher(100, 0.05, clock=Clock(), when_idle=True)
+    for b in (strict, eager):
+        b.add(frame(2))
+    assert not strict.due(upstream_idle=True)
+    assert eager.due(upstream_idle=True) and not eager.due(upstream_idle=False)
+
+
 def test_batcher_rejects_nonsense() -> None:
     with pytest.raises(ValueError):
         Batcher(0, 0.05)
