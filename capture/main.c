@@ -49,7 +49,7 @@ static const char usage_text[] =
     "                         the least recently seen flow is written early and counted as evicted\n"
     "\n"
     "output:\n"
-    "  -o FILE                write the CSV to FILE (default standard output)\n"
+    "  -o FILE                write the CSV to FILE; \"-\" or no -o: standard output\n"
     "  --header H             canonical (default: CICIDS2017 names without spaces, as the training\n"
     "                         code uses) | cic2017 (the exact original header: leading spaces and the\n"
     "                         duplicated Fwd Header Length column) | none\n"
@@ -164,7 +164,7 @@ static void parse_options(int argc, char **argv, struct options *o)
         case 'p': o->promisc = 0; break;
         /* pcap_set_buffer_size() takes an int of bytes: 2047 MiB is the most it can express */
         case 'B': o->buffer_mib = (int)parse_count("-B", optarg, 1, INT_MAX / (1024 * 1024)); break;
-        case 'o': o->out = optarg; break;
+        case 'o': o->out = strcmp(optarg, "-") ? optarg : NULL; break; /* "-": standard output */
         case 'q': o->quiet = 1; break;
         case 'h': fputs(usage_text, stdout); exit(0);
         case OPT_VERSION: printf("flowmeter %s (%s)\n", VERSION, pcap_lib_version()); exit(0);

@@ -178,9 +178,14 @@ def test_exit_statuses_are_documented(meter_bin: Path) -> None:
         assert "input ended early" in text.lower() or "damaged" in text
 
 
-def test_stdout_is_the_default_output(meter_bin: Path, pcaps: Path) -> None:
-    proc = subprocess.run([str(meter_bin), "-r", str(pcaps / SQLI), "-q"], capture_output=True, text=True)
+@pytest.mark.parametrize("output", [[], ["-o", "-"]])
+def test_stdout_is_the_default_output(meter_bin: Path, pcaps: Path, tmp_path: Path,
+                                      output: list[str]) -> None:
+    """No -o, or -o - (how the sensor runs the meter): the CSV goes to standard output."""
+    proc = subprocess.run([str(meter_bin), "-r", str(pcaps / SQLI), "-q", *output], capture_output=True,
+                          text=True, cwd=tmp_path)
     assert proc.returncode == 0 and len(whole_rows(proc.stdout)) == 9
+    assert list(tmp_path.iterdir()) == []  # no file named "-"
 
 
 def test_stats_interval_lines_on_stderr(meter_bin: Path, tmp_path: Path) -> None:
