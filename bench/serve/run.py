@@ -3,9 +3,9 @@
 Per batch of meter CSV rows, exactly what the sensor does: ``flows.meter_csv.parse_rows`` ->
 ``serve.model_source.verdicts`` (numpy preprocessing + forest + verdict frame) ->
 ``serve.verdict_log.VerdictLog.write`` (verdict CSV on disk).  Best of ``--repeat`` passes over
-``--rows`` rows.  The anchor is the naive loop: the scikit-learn pipeline predicting one flow at a
-time (timed for ``--anchor-seconds`` and extrapolated).
-"""
+``--rows`` rows (at most 500 batches), the runtimes interleaved.  The anchor is the naive loop:
+the scikit-learn pipeline predicting one flow at a time (timed for ``--anchor-seconds`` and
+extrapolated)."""
 
 from __future__ import annotations
 
@@ -62,11 +62,14 @@ def naive_rate(pipeline_model, flows, seconds: float) -> float:
     return n / (time.perf_counter() - start)
 
 
-def forest_rate(model, flows, repeat: int) -> float:
-    """Flows/s of the forest alone on the prepared float32 matrix (one call, best of ``repeat``)."""
-    x, _ = model.predictor.matrix(flows)
-    best = min(_timed(lambda: model.predictor.forest.predict_proba(x)) for _ in range(repeat))
-    return len(x) / best
+def forest_ms(model, x: np.ndarray, size: int, budget: float = 0.3) -> float:
+    """Milliseconds of one forest call on ``size`` rows (best of the calls that fit in ``budget`` s)."""
+    block = x[:size]
+    best, spent = float("inf"), 0.0
+    while spent < budget:
+        took = _timed(lambda: model.predictor.forest.predict_proba(block))
+        best, spent = min(best, took), spent + took
+    return best * 1e3
 
 
 def _timed(fn) -> float:
@@ -77,9 +80,11 @@ def _timed(fn) -> float:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.serve", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rows", type=int, default=200_000, help="meter rows per pass (default 200000)")
     parser.add_argument(
-        "--batch", default="1024,8192", help="batch sizes, comma separated (default 1024,8192)"
+        "--rows", type=int, default=200_000, help="meter rows per pass, at most 500 batches (default 200000)"
+    )
+    parser.add_argument(
+        "--batch", default="64,1024,8192", help="batch sizes, comma separated (default 64,1024,8192)"
     )
     parser.add_argument("--repeat", type=int, default=3, help="passes per setting, best kept (default 3)")
     parser.add_argument(
@@ -113,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     header = (
         f"{'model':<6} {'runtime':<8} {'batch':>6} {'flows/s':>10} {'x naive':>8} {'x target':>8}   "
-        f"{'parse':>6} {'verdicts':>8} {'write':>6}   forest alone"
+        f"{'parse':>6} {'verdicts':>8} {'write':>6}   forest ms/batch"
     )
     rows_out = []
     for spec in SPECS:
@@ -125,26 +130,27 @@ def main(argv: list[str] | None = None) -> int:
             f"naive anchor (sklearn, one flow per predict): {naive:,.0f} flows/s"
         )
         print(header)
-        reference = None
-        for runtime in RUNTIMES:
-            sensor_model = loaded(model, spec.name, features, runtime, OUT)
-            alone = forest_rate(
-                sensor_model, parse_rows(meter_csv_batches(frame, args.rows, args.rows)[0]), args.repeat
-            )
-            for size in sizes:
-                batches = meter_csv_batches(frame, args.rows, size)
-                runs = [serve_pass(sensor_model, batches, OUT / "verdicts.csv") for _ in range(args.repeat)]
-                wall, stages, predicted = min(runs, key=lambda r: r[0])
+        models = {rt: loaded(model, spec.name, features, rt, OUT) for rt in RUNTIMES}
+        x, _ = models["sklearn"].predictor.matrix(flows)
+        for size in sizes:
+            rows = min(args.rows, size * 500)  # small batches: fewer rows, same number of batches
+            batches = meter_csv_batches(frame, rows, size)
+            runs: dict[str, list] = {rt: [] for rt in RUNTIMES}
+            for _ in range(args.repeat):  # runtimes interleaved: the shared machine's noise hits both
+                for runtime, sensor_model in models.items():
+                    runs[runtime].append(serve_pass(sensor_model, batches, OUT / "verdicts.csv"))
+            reference = None
+            for runtime, sensor_model in models.items():
+                wall, stages, predicted = min(runs[runtime], key=lambda r: r[0])
                 predicted = np.concatenate(predicted)
-                if reference is None:
-                    reference = predicted
+                reference = predicted if reference is None else reference
                 agree = float(np.mean(predicted == reference))
-                rate = args.rows / wall
+                rate = rows / wall
                 share = {k: 100 * v / wall for k, v in stages.items()}
                 line = (
                     f"{spec.name:<6} {runtime:<8} {size:>6} {rate:>10,.0f} {rate / naive:>8,.0f} "
                     f"{rate / TARGET:>8.2f}   {share['parse']:>5.0f}% {share['verdicts']:>7.0f}% "
-                    f"{share['write']:>5.0f}%   {alone:,.0f} flows/s"
+                    f"{share['write']:>5.0f}%   {forest_ms(sensor_model, x, size):.3f}"
                 )
                 if agree < 1.0:
                     line += f"   (labels agree with sklearn on {agree:.4%})"
