@@ -18,7 +18,7 @@ params: setup
 
 repro: params
 	@$(PY) -m pipeline.clean --check-input
-	@.venv/bin/dvc repro
+	@.venv/bin/dvc repro --all-pipelines  # also lab/dvc.yaml: live figures on the held-out lab captures
 
 # The capture `make run` classifies: the lab's own if committed, else a shared CICIDS2017 one.
 SHARED_DATA ?= $(or $(NETSENTRY_SHARED_DATA),../shared/data)

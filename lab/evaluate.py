@@ -235,8 +235,11 @@ def evaluate(model: str, data: Path, out: Path, plot_path: Path, mlflow_log: boo
 def main(args: argparse.Namespace) -> int:
     """Handler of ``netsentry lab eval`` (and of ``python -m lab.evaluate``)."""
     model = args.model
-    if getattr(args, "model_from", None):
-        model = json.loads(Path(args.model_from).read_text())["model_uri"]
+    if getattr(args, "model_from", None):  # what `train` registered: that exact version, in its store
+        info = json.loads(Path(args.model_from).read_text())
+        model = f"models:/{info['registered_model']}/{info['version']}"
+        if info.get("tracking_uri"):
+            os.environ.setdefault("MLFLOW_TRACKING_URI", info["tracking_uri"])
     try:
         evaluate(model, Path(args.data), Path(args.out), Path(args.plot), not args.no_mlflow)
     except EvalError as err:
