@@ -21,10 +21,13 @@ static uint32_t word(const unsigned char *p, int swapped)
 
 int ns_pcap_is_classic(const char *path, int *swapped, int *nsec)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* only regular files: a second reader of a FIFO would steal bytes from the capture */
+    struct stat st;
+    if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
+        return 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0)
         return 0;
-    struct stat st;
     unsigned char h[4];
     int ok = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && read(fd, h, 4) == 4;
     close(fd);

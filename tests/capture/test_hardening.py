@@ -231,3 +231,19 @@ def test_no_row_lost_when_the_reader_goes_away(meter_bin: Path, pcaps: Path, tmp
     assert proc.returncode == 1 and "Broken pipe" in proc.stderr
     s = json.loads(stats.read_text())
     assert s["flows_emitted"] == 0 and s["flows_unwritten"] == 9
+
+
+def test_reads_a_fifo_whole(meter_bin: Path, tmp_path: Path) -> None:
+    """``-r FIFO``: every record arrives (nothing else may read from the FIFO)."""
+    capture = write_pcap(tmp_path / "in.pcap", one_packet_flows(500))
+    fifo = tmp_path / "capture.fifo"
+    os.mkfifo(fifo)
+    stats = tmp_path / "stats.json"
+    proc = subprocess.Popen([str(meter_bin), "-r", str(fifo), "--stats-json", str(stats), "-q"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    with fifo.open("wb") as fh:
+        fh.write(capture.read_bytes())
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err.decode()
+    s = json.loads(stats.read_text())
+    assert s["packets"] == 500 and len(whole_rows(out.decode())) == s["flows_emitted"] == 500
