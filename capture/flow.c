@@ -327,7 +327,12 @@ static void put_f(struct out *o, double v)
         return;
     char *start = p;
     *p++ = ',';
-    if (isnan(v)) {
+    double a = fabs(v);
+    /* most values are whole numbers (often 0): tested first, by a round trip through an integer
+     * (cheaper than floor(); a < 1e15 is false for NaN and infinities, so the cast is defined) */
+    if (a < 1e15 && (double)(int64_t)v == v) {
+        p = i64_text(p, (int64_t)v);
+    } else if (isnan(v)) {
         memcpy(p, "NaN", 3);
         p += 3;
     } else if (isinf(v)) {
@@ -335,10 +340,7 @@ static void put_f(struct out *o, double v)
         size_t n = strlen(t);
         memcpy(p, t, n);
         p += n;
-    } else if (v == floor(v) && fabs(v) < 1e15) {
-        p = i64_text(p, (int64_t)v);
-    } else if (fabs(v) >= 1e-4 && fabs(v) < 1e15) {
-        double a = fabs(v);
+    } else if (a >= 1e-4 && a < 1e15) {
         uint64_t ip = (uint64_t)a;
         double frac = a - (double)ip; /* exact: same binade or below */
         int digits = 0;

@@ -7,6 +7,9 @@
  * expire from its head and, when --max-flows is reached, the least recently seen flow is emitted
  * early (evicted).
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* mremap(), even when make's CFLAGS are overridden */
+#endif
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
