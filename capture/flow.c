@@ -212,6 +212,9 @@ void ns_flow_add(struct ns_flow *f, const struct ns_packet *p, int fwd, int firs
 /* Appending formatted fields to a bounded buffer, without printf on the hot path (formatting
  * is most of the meter's time).  A field is written only if FIELD_MAX bytes remain. */
 #define FIELD_MAX 64
+/* The per-field writers are small and called ~80 times a row: inlined, the row costs ~8% fewer
+ * instructions (the compiler left them out of line). */
+#define HOT_INLINE __attribute__((always_inline)) static inline
 
 struct out {
     char *buf;
@@ -219,7 +222,7 @@ struct out {
     int overflow;
 };
 
-static char *room(struct out *o)
+HOT_INLINE char *room(struct out *o)
 {
     if (o->overflow || o->size - o->len < FIELD_MAX) {
         o->overflow = 1;
@@ -249,7 +252,7 @@ static int decimal_digits(uint64_t v)
 }
 
 /* Decimal digits of v, written two at a time from the right. */
-static char *u64_text(char *p, uint64_t v)
+HOT_INLINE char *u64_text(char *p, uint64_t v)
 {
     if (v < 10) { /* most counters of a short flow */
         *p = (char)('0' + v);
@@ -272,7 +275,7 @@ static char *u64_text(char *p, uint64_t v)
     return end;
 }
 
-static char *i64_text(char *p, int64_t v)
+HOT_INLINE char *i64_text(char *p, int64_t v)
 {
     if (v < 0) {
         *p++ = '-';
@@ -295,7 +298,7 @@ static void put_str(struct out *o, const char *s)
     o->len += n;
 }
 
-static void put_sep_u(struct out *o, char sep, uint64_t v)
+HOT_INLINE void put_sep_u(struct out *o, char sep, uint64_t v)
 {
     char *p = room(o);
     if (!p)
@@ -304,9 +307,9 @@ static void put_sep_u(struct out *o, char sep, uint64_t v)
     o->len = (size_t)(u64_text(p, v) - o->buf);
 }
 
-static void put_u(struct out *o, uint64_t v) { put_sep_u(o, ',', v); }
+HOT_INLINE void put_u(struct out *o, uint64_t v) { put_sep_u(o, ',', v); }
 
-static void put_i(struct out *o, int64_t v)
+HOT_INLINE void put_i(struct out *o, int64_t v)
 {
     char *p = room(o);
     if (!p)
