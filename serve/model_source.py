@@ -52,7 +52,7 @@ _URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/@]+)|/(?P<version>
 # A sensor must not sit through MLflow's default HTTP retries (7 tries with exponential backoff,
 # minutes) on a dead server; the user's own settings still win.
 _HTTP_DEFAULTS: Final[dict[str, str]] = {
-    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1",
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
     "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
     "MLFLOW_HTTP_REQUEST_TIMEOUT": "20",
     "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
