@@ -391,25 +391,34 @@ static void put_stat4(struct out *o, const struct ns_stat *s, int with_total)
     put_i(o, s->n ? s->lo : 0);
 }
 
-static void put_addr(struct out *o, const uint8_t *a, int v6)
+/* The text of an address into buf (INET6_ADDRSTRLEN bytes, no separator); returns its length.
+ * A row has each address twice (Flow ID and its own column): formatted once, copied twice. */
+static size_t addr_text(char *buf, const uint8_t *a, int v6)
 {
-    char *p = room(o);
-    if (!p)
-        return;
     if (!v6) {
-        char *q = p;
+        char *q = buf;
         for (int i = 0; i < 4; i++) {
             if (i)
                 *q++ = '.';
             q = u64_text(q, a[i]);
         }
-        o->len += (size_t)(q - p);
-        return;
+        return (size_t)(q - buf);
     }
-    char text[INET6_ADDRSTRLEN];
-    if (!inet_ntop(AF_INET6, a, text, sizeof text))
-        text[0] = '\0';
-    put_str(o, text);
+    if (!inet_ntop(AF_INET6, a, buf, INET6_ADDRSTRLEN)) {
+        buf[0] = '\0';
+        return 0;
+    }
+    return strlen(buf);
+}
+
+/* n bytes of text (n < FIELD_MAX). */
+static void put_mem(struct out *o, const char *s, size_t n)
+{
+    char *p = room(o);
+    if (!p)
+        return;
+    memcpy(p, s, n);
+    o->len += n;
 }
 
 /* Proleptic Gregorian date of a day count since 1970-01-01 (inverse of days-from-civil, with
@@ -489,18 +498,20 @@ int ns_flow_format(const struct ns_flow *f, const struct ns_quirks *q, int dup_f
 {
     struct out o = {buf, size, 0, 0};
     int v6 = f->ip_version == 6;
+    char src[INET6_ADDRSTRLEN], dst[INET6_ADDRSTRLEN];
+    size_t src_len = addr_text(src, f->src, v6), dst_len = addr_text(dst, f->dst, v6);
     /* identifiers */
-    put_addr(&o, f->src, v6);
+    put_mem(&o, src, src_len);
     put_str(&o, "-");
-    put_addr(&o, f->dst, v6);
+    put_mem(&o, dst, dst_len);
     put_sep_u(&o, '-', f->sport);
     put_sep_u(&o, '-', f->dport);
     put_sep_u(&o, '-', f->proto);
     put_str(&o, ",");
-    put_addr(&o, f->src, v6);
+    put_mem(&o, src, src_len);
     put_u(&o, f->sport);
     put_str(&o, ",");
-    put_addr(&o, f->dst, v6);
+    put_mem(&o, dst, dst_len);
     put_u(&o, f->dport);
     put_u(&o, f->proto);
     put_time(&o, f->start_us);
