@@ -185,7 +185,11 @@ def _onnx_forest(folder: Path, tags: dict[str, str], predictor: Predictor, threa
             "the model's %s tag names %r, not a file of the model; using scikit-learn", ONNX_TAG, name
         )
         return None
-    onnx = OnnxForest(path, len(predictor.classes), threads)
+    try:
+        onnx = OnnxForest(path, len(predictor.classes), threads)
+    except ModelError as exc:
+        log.warning("%s; using scikit-learn", exc)
+        return None
     example = _input_example(folder)
     if example is not None and len(example):
         # the conversion must give the forest's probabilities (float32 sums: tolerance 1e-4)

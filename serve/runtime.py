@@ -53,7 +53,10 @@ class OnnxForest:
     name = "onnx"
 
     def __init__(self, path: Path, n_classes: int, threads: int = 1) -> None:
-        import onnxruntime as ort  # only a sensor that uses the ONNX runtime pays for the import
+        try:
+            import onnxruntime as ort  # only a sensor that uses the ONNX runtime pays for the import
+        except ImportError as exc:
+            raise ModelError("onnxruntime is not installed; use the sklearn runtime") from exc
 
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads
