@@ -323,7 +323,7 @@ static const double pow10_tab[17] = {1e0, 1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e
 
 /* A double to about 16 significant digits (relative error < 1e-15) in a form Python's float()
  * reads: integers without a point, fixed notation in [1e-4, 1e15), %.15g elsewhere. */
-static void put_f(struct out *o, double v)
+static void put_f_slow(struct out *o, double v)
 {
     char *p = room(o);
     if (!p)
@@ -379,6 +379,21 @@ static void put_f(struct out *o, double v)
         p += snprintf(p, FIELD_MAX - 1, "%.15g", v);
     }
     o->len += (size_t)(p - start);
+}
+
+/* The common case inline: whole numbers (most features of most flows, often 0); the rest, with
+ * the same result for them, out of line. */
+HOT_INLINE void put_f(struct out *o, double v)
+{
+    char *p = room(o);
+    if (!p)
+        return;
+    if (fabs(v) < 1e15 && (double)(int64_t)v == v) {
+        *p++ = ',';
+        o->len = (size_t)(i64_text(p, (int64_t)v) - o->buf);
+        return;
+    }
+    put_f_slow(o, v);
 }
 
 static void put_stat4(struct out *o, const struct ns_stat *s, int with_total)
