@@ -72,11 +72,15 @@ class OnnxForest:
         self.n_classes = n_classes
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
-        """onnxruntime's probabilities (float32, as the converted trees compute them)."""
+        """onnxruntime's probabilities, rounded to 6 decimals.
+
+        The converted trees sum in float32: 0.7 comes out as 0.69999999, which would miss an alert
+        threshold of 0.7 that scikit-learn's float64 meets; 6 decimals undo that and keep the order.
+        """
         (proba,) = self.session.run(["probabilities"], {self.input_name: x})
         if proba.shape[1] != self.n_classes:
             raise ModelError(f"the ONNX forest gives {proba.shape[1]} classes, the model {self.n_classes}")
-        return proba
+        return np.round(proba.astype(np.float64), 6)
 
 
 def model_parts(model: Any) -> tuple[Any, Any]:
