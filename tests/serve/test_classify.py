@@ -89,10 +89,15 @@ def test_counts_stable_run_to_run(store: Store, pcaps: Path, classified: dict[st
                                   tmp_path: Path) -> None:
     capture = "cicids2017/WebattackSQLinj.pcap"
     _, out, verdicts, _ = classified[capture]
-    again = netsentry(store, tmp_path, "classify", str(pcaps / capture), "-o", "verdicts.csv")
+    again = netsentry(store, tmp_path, "classify", str(pcaps / capture), "-o", "verdicts.csv",
+                      "-v", "--log-json")
     assert again.returncode == 0, again.stderr
     assert again.stdout == out
     assert read_verdicts(tmp_path / "verdicts.csv").equals(verdicts)
+    # structured logs: every stderr line one JSON object
+    logs = [json.loads(line) for line in again.stderr.splitlines() if line.strip()]
+    assert logs and all({"time", "level", "logger", "message"} <= set(entry) for entry in logs)
+    assert any(entry["message"].startswith("meter running") for entry in logs)
 
 
 def test_synscan_is_detected_and_alerted(classified: dict[str, tuple]) -> None:

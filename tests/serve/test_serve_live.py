@@ -68,7 +68,7 @@ def test_nmap_scan_alerts_metrics_and_sigterm_flush(store: Store, tmp_path: Path
         sensor = Daemon(store, tmp_path, "-i", net.victim_if, "-o", "verdicts.csv",
                         f"serve.metrics.port={port}",
                         "serve.model.poll_seconds=0", "serve.meter.flow_timeout=5",
-                        prefix=net.exec_prefix(net.victim))
+                        "serve.alerts.aggregation.window_s=1", prefix=net.exec_prefix(net.victim))
         try:
             sensor.wait_for("meter running")
             before = net.scrape(port)
@@ -85,6 +85,9 @@ def test_nmap_scan_alerts_metrics_and_sigterm_flush(store: Store, tmp_path: Path
             assert after["netsentry_batch_seconds_count"] >= 1
             assert after["netsentry_meter_packets_total"] >= 2000
             assert after["netsentry_meter_restarts_total"] == 0
+            # the aggregated alert leaves at the end of its (1 s) window, while the sensor runs
+            sent = 'netsentry_alerts_total{outcome="sent",sink="eve"}'
+            assert wait_until(lambda: net.scrape(port).get(sent, 0) >= 1, 30)
             net.udp_flows(41000, 5)  # still open (5 s timeout) when SIGTERM comes right after
         finally:
             status, stdout = sensor.stop(signal.SIGTERM)
