@@ -170,8 +170,12 @@ class Meter:
             stats = parse_stats_line(line)
             if stats is not None:
                 with self._lock:
+                    dropped = int(stats.get("kernel_drops", 0)) - int(run.stats.get("kernel_drops", 0))
                     run.stats = stats
                 log.debug("meter stats: %s", stats)
+                if dropped > 0:  # the capture could not keep up: flows are missing packets
+                    log.warning("meter: the kernel dropped %d packets (%d in this run)", dropped,
+                                stats["kernel_drops"])
             elif line:
                 run.last_error = line
                 run.messages.append(line)
