@@ -279,11 +279,13 @@ def run_offline(store_uri: str, work: Path, args: argparse.Namespace) -> None:
     rows = (("meter alone (-r, CSV to a file)", meter_t), ("netsentry classify (-o verdicts)", sensor_t))
     for label, t in rows:
         print(f"{label:34}{t.wall:8.2f}{flows / t.wall:12,.0f}{t.cpu:8.2f}{flows / t.cpu:13,.0f}")
-    print(f"sensor / meter: wall {sensor_t.wall / meter_t.wall:.2f}x, CPU {sensor_t.cpu / meter_t.cpu:.2f}x; "
-          f"start-up alone (MLflow, model load: a 9-flow capture) {start_t.wall:.2f} s wall, "
-          f"{start_t.cpu:.2f} s CPU; "
-          f"without it wall {(sensor_t.wall - start_t.wall) / meter_t.wall:.2f}x, "
-          f"CPU {(sensor_t.cpu - start_t.cpu) / meter_t.cpu:.2f}x")
+    print(
+        f"sensor / meter: wall {sensor_t.wall / meter_t.wall:.2f}x, CPU {sensor_t.cpu / meter_t.cpu:.2f}x; "
+        f"start-up alone (MLflow, model load: a 9-flow capture) {start_t.wall:.2f} s wall, "
+        f"{start_t.cpu:.2f} s CPU; "
+        f"without it wall {(sensor_t.wall - start_t.wall) / meter_t.wall:.2f}x, "
+        f"CPU {(sensor_t.cpu - start_t.cpu) / meter_t.cpu:.2f}x"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
