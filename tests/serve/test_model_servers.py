@@ -72,3 +72,20 @@ def test_server_stopped_starts_from_cache_and_poll_waits_for_it(
     register_model(server.uri, name, seed=2)
     back = sensor.poll()  # the server is back: the sensor catches up with the alias
     assert back is not None and (back.version, back.from_cache) == ("2", False)
+
+
+def test_missing_model_and_unknown_alias_over_http(
+    mlflow_sqlite_server: MlflowServer, tmp_path: Path
+) -> None:
+    server = mlflow_sqlite_server
+    name = unique_name("http-refusals")
+    register_model(server.uri, name, seed=1)
+    cases = {
+        f"models:/{name}-absent@champion": f"no registered model '{name}-absent' at {server.uri}",
+        f"models:/{name}@staging": f"model '{name}' has no alias @staging (aliases: champion)",
+        f"models:/{name}/7": f"model '{name}' has no version 7",
+    }
+    for uri, message in cases.items():
+        with pytest.raises(ModelError) as info:
+            ModelSource(uri, tracking_uri=server.uri, cache_dir=tmp_path).load()
+        assert str(info.value) == message
