@@ -251,7 +251,7 @@ def synthetic_flows(features: Sequence[str], n_per_class: int = 80, seed: int = 
 
 
 @contextlib.contextmanager
-def _tracking(uri: str) -> Iterator[None]:
+def mlflow_uris(uri: str) -> Iterator[None]:
     """Point MLflow's global tracking and registry URIs at ``uri`` for the block, then restore."""
     import mlflow
 
@@ -302,7 +302,7 @@ def register_model(
         model = model_transform(model)
     params = {"registered_model": name, "alias": alias}
     tags = {"flow_profile": profile, "features": ",".join(features)}
-    with _tracking(tracking_uri):
+    with mlflow_uris(tracking_uri):
         experiment = f"{name}-exp"
         if mlflow.get_experiment_by_name(experiment) is None:
             location = artifact_location.as_uri() if artifact_location else None

@@ -23,7 +23,7 @@ import pytest
 from flows.meter_csv import read_meter_csv
 from serve.model_source import ModelSource, verdicts
 from serve.verdict import VERDICT_COLUMNS
-from tests.serve.mlflow_servers import free_port, register_model, unique_name, wait_http
+from tests.serve.mlflow_servers import free_port, mlflow_uris, register_model, unique_name, wait_http
 
 METER = Path(__file__).resolve().parents[2] / "capture" / "flowmeter"
 #: int and float columns of the schema, and Destination Port (an identifier the meter writes as int).
@@ -87,9 +87,8 @@ def test_pyfunc_predicts_meter_rows_like_the_sensor(
     store: tuple[str, str], meter_rows: pd.DataFrame, tmp_path: Path
 ) -> None:
     uri, name = store
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
-    pyfunc = mlflow.pyfunc.load_model(f"models:/{name}@champion")
+    with mlflow_uris(uri):
+        pyfunc = mlflow.pyfunc.load_model(f"models:/{name}@champion")
     schema = {c.name: str(c.type) for c in pyfunc.metadata.get_input_schema().inputs}
     assert schema["Flow Duration"].endswith("long") and schema["Flow Bytes/s"].endswith("double")
     predicted = np.asarray(pyfunc.predict(meter_rows))  # the meter's int64 columns pass enforcement
@@ -125,9 +124,8 @@ def test_mlflow_models_serve_answers_meter_rows(
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=30)
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
-    local = mlflow.pyfunc.load_model(f"models:/{name}@champion").predict(meter_rows)
+    with mlflow_uris(uri):
+        local = mlflow.pyfunc.load_model(f"models:/{name}@champion").predict(meter_rows)
     assert answer["predictions"] == list(local)
     assert len(answer["predictions"]) == len(meter_rows)
 
