@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import stat
 import subprocess
@@ -83,6 +84,8 @@ def test_one_verdict_per_flow(classified: dict[str, tuple], capture: str) -> Non
     for group, n in verdicts["predicted"].value_counts().items():
         assert any(line.startswith(group) and line.split()[-2] == str(n) for line in out.splitlines()), out
     assert "model     netsentry version 1 (profile clean, runtime" in out
+    # the version's test figures, from the run that registered it
+    assert re.search(r"test set: accuracy 0\.\d{4}, macro-F1 0\.5000; F1 PortScan 0\.250", out), out
 
 
 def test_counts_stable_run_to_run(store: Store, pcaps: Path, classified: dict[str, tuple],
