@@ -321,9 +321,10 @@ class ModelSource:
                 )
             except Exception as exc:
                 raise _Unreachable(f"cannot download {self.name} v{mv.version}: {_one_line(exc)}") from exc
-            build_model(folder, meta, self.model_uri, False, self.runtime, self.threads)  # validate first
-            cached = self.cache.store(folder, meta)
-        return build_model(cached, meta, self.model_uri, False, self.runtime, self.threads)
+            # loaded (and so checked) before it replaces the cached model; it lives in memory after
+            model = build_model(folder, meta, self.model_uri, False, self.runtime, self.threads)
+            self.cache.store(folder, meta)
+        return model
 
     def _from_cache(self, reason: str) -> LoadedModel:
         hit = self.cache.load()
