@@ -24,7 +24,7 @@ log = logging.getLogger("serve")
 
 _OVERRIDES_HELP = (
     "config overrides in Hydra syntax (conf/sensor.yaml + conf/serve/), e.g. serve.batch.max_wait_ms=20 "
-    "serve.meter.flow_timeout=30 serve.alerts...=..."
+    "serve.meter.flow_timeout=30 serve.alerts.thresholds.default=0.8"
 )
 
 
@@ -75,7 +75,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "model's flow profile, classifies flows in micro-batches as they end, raises alerts, writes\n"
         "verdicts (-o), serves Prometheus metrics (serve.metrics.port=N), swaps to a new model version\n"
         "when the alias moves, restarts a meter that dies. SIGTERM/SIGINT: the meter writes every\n"
-        "open flow, those are classified, alerts are flushed, exit status 0.",
+        "open flow, those are classified, alerts are flushed, exit status 0.\n"
+        "The model comes from $MLFLOW_TRACKING_URI, else the project's store (sqlite:///<project>/mlflow.db);\n"
+        "the last good one is cached, so the sensor starts when the server is unreachable.",
         epilog="example: netsentry serve -i eth0 -f 'tcp or udp' -o /var/log/netsentry/verdicts.csv "
         "serve.metrics.port=9108",
     )
