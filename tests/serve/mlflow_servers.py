@@ -20,10 +20,12 @@ Helpers:
 
 - :func:`register_model` fits a small model on synthetic data with the pipeline's own
   ``fit_inference_model`` and registers it through ``pipeline.tracking.log_and_register`` (the same
-  skops file, signature, tags ``flow_profile``/``features`` and alias as ``pipeline.train``), and
-  returns the new version.  ``alias`` moves to it.
+  skops file, ONNX forest, signature, tags ``flow_profile``/``features`` and alias as
+  ``pipeline.train``), and returns the new version.  ``alias`` moves to it.  It also works on a
+  local store (``sqlite:///...`` + ``artifact_location``).
 - :func:`move_alias` points an alias at another version.
 - :func:`unique_name` a fresh registered-model name for one test.
+- :func:`mlflow_uris` points MLflow's global tracking/registry URIs somewhere for a block.
 
 Example::
 
