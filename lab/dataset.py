@@ -42,7 +42,9 @@ DEMO_BENIGN_SECONDS = 15
 DEMO_MAX_BYTES = 2_000_000
 #: floods and fast scans make tens of thousands of near-identical flows: each run keeps at most this many
 #: flows of a scenario (a seeded sample of whole flows), which keeps the dataset a few MB
-MAX_FLOWS_PER_SCENARIO = 3000
+MAX_FLOWS_PER_SCENARIO = 2000
+#: the same for the held-out captures (whole flows kept or left out, so replay meters the same flows)
+EVAL_MAX_FLOWS_PER_SCENARIO = 1000
 SAMPLE_SEED = 8
 
 
@@ -75,8 +77,8 @@ def _key_series(df: pd.DataFrame) -> pd.Series:
     )
 
 
-def dropped_flows(run: Path) -> set[tuple[str, str, int, int, int]]:
-    """5-tuples of the flows left out of a run: beyond MAX_FLOWS_PER_SCENARIO of one scenario (seeded).
+def dropped_flows(run: Path, cap: int = MAX_FLOWS_PER_SCENARIO) -> set[tuple[str, str, int, int, int]]:
+    """5-tuples of the flows left out of a run: beyond ``cap`` flows of one scenario (seeded sample).
 
     Decided once per run on the clean-profile flows, and applied to every profile and the capture, so
     all of them hold the same conversations.
@@ -87,8 +89,8 @@ def dropped_flows(run: Path) -> set[tuple[str, str, int, int, int]]:
     keys = df.groupby(SCENARIO_COLUMN)["key"].unique()
     rng = np.random.default_rng(SAMPLE_SEED)
     for _, scenario_keys in sorted(keys.items()):
-        if len(scenario_keys) > MAX_FLOWS_PER_SCENARIO:
-            idx = rng.choice(len(scenario_keys), len(scenario_keys) - MAX_FLOWS_PER_SCENARIO, replace=False)
+        if len(scenario_keys) > cap:
+            idx = rng.choice(len(scenario_keys), len(scenario_keys) - cap, replace=False)
             drop.update(scenario_keys[i] for i in idx)
     return drop
 
@@ -145,7 +147,8 @@ def build(runs: list[Path], out: Path, eval_runs: list[Path], demo_from: str | N
         "eval_runs": [r.name for r in eval_runs],
         "profiles": {},
     }
-    drops = {r.name: dropped_flows(r) for r in [*runs, *eval_runs]}
+    drops = {r.name: dropped_flows(r) for r in runs}
+    drops |= {r.name: dropped_flows(r, EVAL_MAX_FLOWS_PER_SCENARIO) for r in eval_runs}
     for profile in PROFILES:
         df = _combine(runs, profile, drops)
         path = flows_file(out, profile)
