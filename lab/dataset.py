@@ -78,7 +78,7 @@ def _key_series(df: pd.DataFrame) -> pd.Series:
 
 
 def dropped_flows(run: Path, cap: int = MAX_FLOWS_PER_SCENARIO) -> set[tuple[str, str, int, int, int]]:
-    """5-tuples of the flows left out of a run: beyond ``cap`` flows of one scenario (seeded sample).
+    """5-tuples of the flows left out of a run: beyond ``cap`` flows of one attack scenario (seeded sample).
 
     Decided once per run on the clean-profile flows, and applied to every profile and the capture, so
     all of them hold the same conversations.
@@ -88,8 +88,9 @@ def dropped_flows(run: Path, cap: int = MAX_FLOWS_PER_SCENARIO) -> set[tuple[str
     drop: set = set()
     keys = df.groupby(SCENARIO_COLUMN)["key"].unique()
     rng = np.random.default_rng(SAMPLE_SEED)
-    for _, scenario_keys in sorted(keys.items()):
-        if len(scenario_keys) > cap:
+    for name, scenario_keys in sorted(keys.items()):
+        # benign is never sampled: the false-positive rate needs all of it, and it is small
+        if name != "benign" and len(scenario_keys) > cap:
             idx = rng.choice(len(scenario_keys), len(scenario_keys) - cap, replace=False)
             drop.update(scenario_keys[i] for i in idx)
     return drop
