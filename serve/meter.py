@@ -24,7 +24,8 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -117,12 +118,21 @@ def describe_exit(returncode: int) -> str:
     return f"exit status {returncode}"
 
 
+def _find_prctl() -> Callable[..., int] | None:
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+
+# looked up once here: the child between fork and exec should do as little as possible
+_PRCTL = _find_prctl()
+
+
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
     """Ask the kernel to SIGTERM the meter if the sensor dies, so no orphan keeps capturing."""
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
+    if _PRCTL is not None:
+        _PRCTL(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 @dataclass
@@ -132,7 +142,7 @@ class _Run:
     proc: subprocess.Popen
     stats: dict = field(default_factory=dict)
     last_error: str = ""
-    messages: list[str] = field(default_factory=list)
+    messages: deque[str] = field(default_factory=lambda: deque(maxlen=20))  # the latest ones
     header_seen: bool = False
     started: float = field(default_factory=time.monotonic)
     stderr_done: threading.Event = field(default_factory=threading.Event)
