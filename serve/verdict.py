@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Final
 
+from flows.schema import IDENTIFIER_COLUMNS
+
 #: The group name for flows that are not attacks.
 BENIGN: Final[str] = "BENIGN"
 
@@ -17,14 +19,7 @@ BENIGN: Final[str] = "BENIGN"
 UNJUDGED: Final[str] = "UNJUDGED"
 
 #: Flow columns copied into every verdict row (names from :mod:`flows.schema`).
-FLOW_FIELDS: Final[tuple[str, ...]] = (
-    "Flow ID",
-    "Source IP",
-    "Source Port",
-    "Destination IP",
-    "Destination Port",
-    "Protocol",
-    "Timestamp",
+FLOW_FIELDS: Final[tuple[str, ...]] = IDENTIFIER_COLUMNS + (
     "Flow Duration",
     "Total Fwd Packets",
     "Total Backward Packets",
