@@ -209,27 +209,11 @@ void ns_flow_add(struct ns_flow *f, const struct ns_packet *p, int fwd, int firs
             f->flags[bit] += (flags >> bit) & 1;
 }
 
-/* Appending formatted fields to a bounded buffer, without printf on the hot path (formatting
- * is most of the meter's time).  A field is written only if FIELD_MAX bytes remain. */
-#define FIELD_MAX 64
-/* The per-field writers are small and called ~80 times a row: inlined, the row costs ~8% fewer
- * instructions (the compiler left them out of line). */
+/* Formatting a row, without printf on the hot path (formatting is most of the meter's time on
+ * flow-heavy traffic).  The buffer is checked once for NS_ROW_BOUND bytes, the most any row can
+ * take, and every field is then written through a cursor: no per-field bounds check, no length
+ * bookkeeping, no call per field. */
 #define HOT_INLINE __attribute__((always_inline)) static inline
-
-struct out {
-    char *buf;
-    size_t size, len;
-    int overflow;
-};
-
-HOT_INLINE char *room(struct out *o)
-{
-    if (o->overflow || o->size - o->len < FIELD_MAX) {
-        o->overflow = 1;
-        return NULL;
-    }
-    return o->buf + o->len;
-}
 
 static const char digit_pairs[201] = "00010203040506070809101112131415161718192021222324"
                                      "25262728293031323334353637383940414243444546474849"
@@ -244,7 +228,7 @@ static const uint64_t pow10_u64[20] = {
 
 /* Number of decimal digits of v: log10 from the bit length (1233/4096 ~ log10 2), then one
  * comparison, instead of a division per digit. */
-static int decimal_digits(uint64_t v)
+HOT_INLINE int decimal_digits(uint64_t v)
 {
     int t = ((64 - __builtin_clzll(v | 1)) * 1233) >> 12;
     t += v >= pow10_u64[t];
@@ -258,20 +242,21 @@ HOT_INLINE char *u64_text(char *p, uint64_t v)
         *p = (char)('0' + v);
         return p + 1;
     }
+    if (v < 100) {
+        memcpy(p, digit_pairs + 2 * v, 2);
+        return p + 2;
+    }
     char *end = p + decimal_digits(v), *q = end;
     while (v >= 100) {
         unsigned r = (unsigned)(v % 100);
         v /= 100;
         q -= 2;
-        q[0] = digit_pairs[2 * r];
-        q[1] = digit_pairs[2 * r + 1];
+        memcpy(q, digit_pairs + 2 * r, 2);
     }
-    if (v >= 10) {
-        q[-2] = digit_pairs[2 * v];
-        q[-1] = digit_pairs[2 * v + 1];
-    } else {
+    if (v >= 10)
+        memcpy(q - 2, digit_pairs + 2 * v, 2);
+    else
         q[-1] = (char)('0' + v);
-    }
     return end;
 }
 
@@ -284,74 +269,52 @@ HOT_INLINE char *i64_text(char *p, int64_t v)
     return u64_text(p, (uint64_t)v);
 }
 
-static void put_str(struct out *o, const char *s)
+/* ",v" */
+HOT_INLINE char *put_u(char *p, uint64_t v)
 {
-    char *p = room(o);
-    if (!p)
-        return;
-    size_t n = strlen(s);
-    if (n >= FIELD_MAX) {
-        o->overflow = 1;
-        return;
-    }
-    memcpy(p, s, n);
-    o->len += n;
-}
-
-HOT_INLINE void put_sep_u(struct out *o, char sep, uint64_t v)
-{
-    char *p = room(o);
-    if (!p)
-        return;
-    *p++ = sep;
-    o->len = (size_t)(u64_text(p, v) - o->buf);
-}
-
-HOT_INLINE void put_u(struct out *o, uint64_t v) { put_sep_u(o, ',', v); }
-
-HOT_INLINE void put_i(struct out *o, int64_t v)
-{
-    char *p = room(o);
-    if (!p)
-        return;
     *p++ = ',';
-    o->len = (size_t)(i64_text(p, v) - o->buf);
+    return u64_text(p, v);
+}
+
+HOT_INLINE char *put_i(char *p, int64_t v)
+{
+    *p++ = ',';
+    return i64_text(p, v);
 }
 
 static const double pow10_tab[17] = {1e0, 1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7, 1e8,
                                      1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16};
 
-/* A double to about 16 significant digits (relative error < 1e-15) in a form Python's float()
- * reads: integers without a point, fixed notation in [1e-4, 1e15), %.15g elsewhere. */
-static void put_f_slow(struct out *o, double v)
+/* ",v" for a double that is not a whole number below 1e15: about 16 significant digits (relative
+ * error < 1e-15) in a form Python's float() reads: fixed notation in [1e-4, 1e15), %.15g
+ * elsewhere, NaN, Infinity, -Infinity. */
+static char *put_f_slow(char *p, double v)
 {
-    char *p = room(o);
-    if (!p)
-        return;
-    char *start = p;
     *p++ = ',';
     double a = fabs(v);
-    /* most values are whole numbers (often 0): tested first, by a round trip through an integer
-     * (cheaper than floor(); a < 1e15 is false for NaN and infinities, so the cast is defined) */
-    if (a < 1e15 && (double)(int64_t)v == v) {
-        p = i64_text(p, (int64_t)v);
-    } else if (isnan(v)) {
+    if (isnan(v)) {
         memcpy(p, "NaN", 3);
-        p += 3;
-    } else if (isinf(v)) {
-        const char *t = v > 0 ? "Infinity" : "-Infinity";
-        size_t n = strlen(t);
-        memcpy(p, t, n);
-        p += n;
-    } else if (a >= 1e-4 && a < 1e15) {
+        return p + 3;
+    }
+    if (isinf(v)) {
+        if (v > 0) {
+            memcpy(p, "Infinity", 8);
+            return p + 8;
+        }
+        memcpy(p, "-Infinity", 9);
+        return p + 9;
+    }
+    if (a >= 1e-4 && a < 1e15) {
         uint64_t ip = (uint64_t)a;
         double frac = a - (double)ip; /* exact: same binade or below */
-        int digits = 0;
-        while (digits < 16 && (double)ip >= pow10_tab[digits])
-            digits++;
+        int digits = ip ? decimal_digits(ip) : 0;
         int d = digits >= 15 ? 1 : 16 - digits;
-        uint64_t unit = (uint64_t)pow10_tab[d];
-        uint64_t scaled = (uint64_t)llround(frac * pow10_tab[d]);
+        uint64_t unit = pow10_u64[d];
+        /* llround(x) for 0 <= x < 1e16, without the call: x - trunc(x) is exact (and 0 once x is
+         * 2^52 or more, where every double is whole), so ties round away from zero as there */
+        double x = frac * pow10_tab[d];
+        uint64_t scaled = (uint64_t)x;
+        scaled += x - (double)scaled >= 0.5;
         if (scaled >= unit) {
             ip++;
             scaled -= unit;
@@ -366,8 +329,7 @@ static void put_f_slow(struct out *o, double v)
                 unsigned r = (unsigned)(scaled % 100);
                 scaled /= 100;
                 q -= 2;
-                q[0] = digit_pairs[2 * r];
-                q[1] = digit_pairs[2 * r + 1];
+                memcpy(q, digit_pairs + 2 * r, 2);
             }
             if (q > p)
                 q[-1] = (char)('0' + scaled % 10);
@@ -375,65 +337,101 @@ static void put_f_slow(struct out *o, double v)
                 end--;
             p = end;
         }
-    } else {
-        p += snprintf(p, FIELD_MAX - 1, "%.15g", v);
+        return p;
     }
-    o->len += (size_t)(p - start);
+    return p + snprintf(p, 32, "%.15g", v);
 }
 
-/* The common case inline: whole numbers (most features of most flows, often 0); the rest, with
- * the same result for them, out of line. */
-HOT_INLINE void put_f(struct out *o, double v)
+/* The common case inline: whole numbers below 1e15 (most features of most flows, often 0) as
+ * integers (a < 1e15 is false for NaN and infinities, so the cast is defined); the rest out of
+ * line. */
+HOT_INLINE char *put_f(char *p, double v)
 {
-    char *p = room(o);
-    if (!p)
-        return;
     if (fabs(v) < 1e15 && (double)(int64_t)v == v) {
         *p++ = ',';
-        o->len = (size_t)(i64_text(p, (int64_t)v) - o->buf);
-        return;
+        return i64_text(p, (int64_t)v);
     }
-    put_f_slow(o, v);
+    return put_f_slow(p, v);
 }
 
-static void put_stat4(struct out *o, const struct ns_stat *s, int with_total)
+/* ",mean,std" of s, as put_f(stat_mean), put_f(stat_std) would write them, with the cases of
+ * zero, one and equal values (most flows are short) taken without a division. */
+HOT_INLINE char *put_mean_std(char *p, const struct ns_stat *s)
 {
-    if (with_total)
-        put_i(o, (int64_t)s->sum);
-    put_f(o, stat_mean(s));
-    put_f(o, stat_std(s));
-    put_i(o, s->n ? s->hi : 0);
-    put_i(o, s->n ? s->lo : 0);
+    if (s->n == 0) {
+        memcpy(p, ",0,0", 4);
+        return p + 4;
+    }
+    int64_t sum = s->sum;
+    if (s->n == 1 && sum > -1000000000000000LL && sum < 1000000000000000LL) {
+        p = put_i(p, sum); /* sum / 1: exact, whole and below 1e15 */
+    } else {
+        p = put_f(p, stat_mean(s));
+        /* equal values: the exact variance is 0 (not so the long double one of huge sums) */
+        if (s->n >= 2 && s->hi == s->lo && ((s->sq_hi >> 32) | (s->n >> 30)) == 0) {
+            memcpy(p, ",0", 2);
+            return p + 2;
+        }
+        if (s->n >= 2)
+            return put_f(p, stat_std(s));
+    }
+    memcpy(p, ",0", 2);
+    return p + 2;
 }
 
-/* The text of an address into buf (INET6_ADDRSTRLEN bytes, no separator); returns its length.
- * A row has each address twice (Flow ID and its own column): formatted once, copied twice. */
-static size_t addr_text(char *buf, const uint8_t *a, int v6)
+/* ",total,mean,std,max,min" (total only if with_total) */
+HOT_INLINE char *put_stat4(char *p, const struct ns_stat *s, int with_total)
+{
+    if (s->n == 0) {
+        if (with_total) {
+            memcpy(p, ",0,0,0,0,0", 10);
+            return p + 10;
+        }
+        memcpy(p, ",0,0,0,0", 8);
+        return p + 8;
+    }
+    if (with_total)
+        p = put_i(p, s->sum);
+    p = put_mean_std(p, s);
+    p = put_i(p, s->hi);
+    return put_i(p, s->lo);
+}
+
+/* One octet of an IPv4 address. */
+HOT_INLINE char *octet_text(char *p, unsigned v)
+{
+    if (v >= 100) {
+        *p++ = (char)('0' + v / 100);
+        v %= 100;
+        memcpy(p, digit_pairs + 2 * v, 2);
+        return p + 2;
+    }
+    if (v >= 10) {
+        memcpy(p, digit_pairs + 2 * v, 2);
+        return p + 2;
+    }
+    *p = (char)('0' + v);
+    return p + 1;
+}
+
+/* The text of an address at p (no separator); returns its end. */
+static char *addr_text(char *p, const uint8_t *a, int v6)
 {
     if (!v6) {
-        char *q = buf;
-        for (int i = 0; i < 4; i++) {
-            if (i)
-                *q++ = '.';
-            q = u64_text(q, a[i]);
-        }
-        return (size_t)(q - buf);
+        p = octet_text(p, a[0]);
+        *p++ = '.';
+        p = octet_text(p, a[1]);
+        *p++ = '.';
+        p = octet_text(p, a[2]);
+        *p++ = '.';
+        return octet_text(p, a[3]);
     }
-    if (!inet_ntop(AF_INET6, a, buf, INET6_ADDRSTRLEN)) {
-        buf[0] = '\0';
-        return 0;
-    }
-    return strlen(buf);
-}
-
-/* n bytes of text (n < FIELD_MAX). */
-static void put_mem(struct out *o, const char *s, size_t n)
-{
-    char *p = room(o);
-    if (!p)
-        return;
-    memcpy(p, s, n);
-    o->len += n;
+    char buf[INET6_ADDRSTRLEN];
+    if (!inet_ntop(AF_INET6, a, buf, sizeof buf))
+        return p;
+    size_t n = strlen(buf);
+    memcpy(p, buf, n);
+    return p + n;
 }
 
 /* Proleptic Gregorian date of a day count since 1970-01-01 (inverse of days-from-civil, with
@@ -453,19 +451,14 @@ static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
 
 static char *two(char *p, unsigned v)
 {
-    *p++ = (char)('0' + v / 10 % 10);
-    *p++ = (char)('0' + v % 10);
-    return p;
+    memcpy(p, digit_pairs + 2 * (v % 100), 2);
+    return p + 2;
 }
 
-/* ",YYYY-MM-DD HH:MM:SS.ffffff", UTC */
-static void put_time(struct out *o, uint64_t us)
+/* ",YYYY-MM-DD HH:MM:SS." of a second since 1970, UTC; returns its length. */
+static size_t second_text(char *buf, uint64_t secs)
 {
-    char *p = room(o);
-    if (!p)
-        return;
-    char *q = p;
-    uint64_t secs = us / 1000000;
+    char *q = buf;
     int64_t y;
     unsigned mo, d;
     civil_from_days((int64_t)(secs / 86400), &y, &mo, &d);
@@ -483,136 +476,180 @@ static void put_time(struct out *o, uint64_t us)
     *q++ = ':';
     q = two(q, sod % 60);
     *q++ = '.';
-    unsigned frac = (unsigned)(us % 1000000);
-    for (int i = 5; i >= 0; i--) {
-        q[i] = (char)('0' + frac % 10);
-        frac /= 10;
-    }
-    o->len += (size_t)(q + 6 - p);
+    return (size_t)(q - buf);
 }
 
-static uint64_t subflow(uint64_t total, const struct ns_flow *f, const struct ns_quirks *q)
+/* ",YYYY-MM-DD HH:MM:SS.ffffff", UTC.  Rows come out roughly in time order, so the text of the
+ * last second is kept and reused (per thread: the formatter stays reentrant). */
+static char *put_time(char *p, uint64_t us)
+{
+    static _Thread_local uint64_t cached_secs = UINT64_MAX;
+    static _Thread_local char cached[32];
+    static _Thread_local size_t cached_len;
+    uint64_t secs = us / 1000000;
+    if (secs != cached_secs) {
+        cached_len = second_text(cached, secs);
+        cached_secs = secs;
+    }
+    memcpy(p, cached, 32);
+    p += cached_len;
+    unsigned frac = (unsigned)(us % 1000000);
+    memcpy(p, digit_pairs + 2 * (frac / 10000), 2);
+    memcpy(p + 2, digit_pairs + 2 * (frac / 100 % 100), 2);
+    memcpy(p + 4, digit_pairs + 2 * (frac % 100), 2);
+    return p + 6;
+}
+
+static uint64_t subflow(uint64_t total, uint64_t n, const struct ns_quirks *q)
 {
     if (q->subflow_mode == 0)
         return total;
-    /* engelen: the published corrected rows divide by the flow's packet count (their subflow
-     * counter advances on every packet); clean: 1 + gaps longer than 1 s */
-    uint64_t n = q->subflow_mode == 1 ? ns_flow_packets(f) : 1 + (uint64_t)f->gaps;
     return n ? total / n : 0;
 }
 
-static void put_bulk(struct out *o, const struct ns_bulk *b)
+HOT_INLINE char *put_bulk(char *p, const struct ns_bulk *b)
 {
-    put_u(o, b->count ? b->bytes / b->count : 0);
-    put_u(o, b->count ? b->packets / b->count : 0);
-    put_u(o, b->duration_us ? (uint64_t)((double)b->bytes / ((double)b->duration_us / 1e6)) : 0);
+    if (b->count == 0 && b->duration_us == 0) {
+        memcpy(p, ",0,0,0", 6);
+        return p + 6;
+    }
+    p = put_u(p, b->count ? b->bytes / b->count : 0);
+    p = put_u(p, b->count ? b->packets / b->count : 0);
+    return put_u(p, b->duration_us ? (uint64_t)((double)b->bytes / ((double)b->duration_us / 1e6)) : 0);
+}
+
+/* Copy the text [from, to) to p; fields are short. */
+HOT_INLINE char *put_copy(char *p, const char *from, const char *to)
+{
+    size_t n = (size_t)(to - from);
+    memcpy(p, from, n);
+    return p + n;
 }
 
 int ns_flow_format(const struct ns_flow *f, const struct ns_quirks *q, int dup_fwd_header,
                    char *buf, size_t size)
 {
-    struct out o = {buf, size, 0, 0};
+    if (size < NS_ROW_BOUND)
+        return -1;
+    char *p = buf;
     int v6 = f->ip_version == 6;
-    char src[INET6_ADDRSTRLEN], dst[INET6_ADDRSTRLEN];
-    size_t src_len = addr_text(src, f->src, v6), dst_len = addr_text(dst, f->dst, v6);
-    /* identifiers */
-    put_mem(&o, src, src_len);
-    put_str(&o, "-");
-    put_mem(&o, dst, dst_len);
-    put_sep_u(&o, '-', f->sport);
-    put_sep_u(&o, '-', f->dport);
-    put_sep_u(&o, '-', f->proto);
-    put_str(&o, ",");
-    put_mem(&o, src, src_len);
-    put_u(&o, f->sport);
-    put_str(&o, ",");
-    put_mem(&o, dst, dst_len);
-    put_u(&o, f->dport);
-    put_u(&o, f->proto);
-    put_time(&o, f->start_us);
+    /* identifiers: each address formatted once, copied to its second place */
+    char *src = p;
+    p = addr_text(p, f->src, v6);
+    char *src_end = p;
+    *p++ = '-';
+    char *dst = p;
+    p = addr_text(p, f->dst, v6);
+    char *dst_end = p;
+    *p++ = '-';
+    p = u64_text(p, f->sport);
+    *p++ = '-';
+    p = u64_text(p, f->dport);
+    *p++ = '-';
+    p = u64_text(p, f->proto);
+    *p++ = ',';
+    p = put_copy(p, src, src_end);
+    p = put_u(p, f->sport);
+    *p++ = ',';
+    p = put_copy(p, dst, dst_end);
+    p = put_u(p, f->dport);
+    p = put_u(p, f->proto);
+    p = put_time(p, f->start_us);
 
     int64_t duration = (int64_t)f->last_us - (int64_t)f->start_us;
     uint64_t n_fwd = f->fwd_len.n, n_bwd = f->bwd_len.n, n_all = n_fwd + n_bwd;
     double seconds = (double)duration / 1e6;
     int64_t bytes = (int64_t)(f->fwd_len.sum + f->bwd_len.sum);
-    put_i(&o, duration);
-    put_u(&o, n_fwd);
-    put_u(&o, n_bwd);
-    put_i(&o, (int64_t)f->fwd_len.sum);
-    put_i(&o, (int64_t)f->bwd_len.sum);
-    put_i(&o, f->fwd_len.n ? f->fwd_len.hi : 0);
-    put_i(&o, f->fwd_len.n ? f->fwd_len.lo : 0);
-    put_f(&o, stat_mean(&f->fwd_len));
-    put_f(&o, stat_std(&f->fwd_len));
-    put_i(&o, f->bwd_len.n ? f->bwd_len.hi : 0);
-    put_i(&o, f->bwd_len.n ? f->bwd_len.lo : 0);
-    put_f(&o, stat_mean(&f->bwd_len));
-    put_f(&o, stat_std(&f->bwd_len));
+    p = put_i(p, duration);
+    p = put_u(p, n_fwd);
+    p = put_u(p, n_bwd);
+    p = put_i(p, (int64_t)f->fwd_len.sum);
+    p = put_i(p, (int64_t)f->bwd_len.sum);
+    p = put_i(p, f->fwd_len.n ? f->fwd_len.hi : 0);
+    p = put_i(p, f->fwd_len.n ? f->fwd_len.lo : 0);
+    /* the means appear again as the average segment sizes: formatted once */
+    char *fwd_mean = p;
+    p = put_f(p, stat_mean(&f->fwd_len));
+    char *fwd_mean_end = p;
+    p = put_f(p, stat_std(&f->fwd_len));
+    p = put_i(p, f->bwd_len.n ? f->bwd_len.hi : 0);
+    p = put_i(p, f->bwd_len.n ? f->bwd_len.lo : 0);
+    char *bwd_mean = p;
+    p = put_f(p, stat_mean(&f->bwd_len));
+    char *bwd_mean_end = p;
+    p = put_f(p, stat_std(&f->bwd_len));
     if (duration != 0) {
-        put_f(&o, (double)bytes / seconds);
-        put_f(&o, (double)n_all / seconds);
+        p = put_f(p, (double)bytes / seconds);
+        p = put_f(p, (double)n_all / seconds);
     } else if (q->rate_sentinel == 0) {
-        put_f(&o, bytes > 0 ? INFINITY : NAN);
-        put_f(&o, INFINITY);
+        p = put_f(p, bytes > 0 ? INFINITY : NAN);
+        p = put_f(p, INFINITY);
     } else {
         double v = q->rate_sentinel == 1 ? -1.0 : 0.0;
-        put_f(&o, v);
-        put_f(&o, v);
+        p = put_f(p, v);
+        p = put_f(p, v);
     }
-    put_stat4(&o, &f->flow_iat, 0);
-    put_stat4(&o, &f->fwd_iat, 1);
-    put_stat4(&o, &f->bwd_iat, 1);
-    put_u(&o, f->fwd_psh);
-    put_u(&o, f->bwd_psh);
-    put_u(&o, f->fwd_urg);
-    put_u(&o, f->bwd_urg);
-    put_u(&o, f->fwd_hdr);
-    put_u(&o, f->bwd_hdr);
-    put_f(&o, duration > 0 ? (double)n_fwd / seconds : 0.0);
-    put_f(&o, duration > 0 ? (double)n_bwd / seconds : 0.0);
-    put_i(&o, f->all_len.n ? f->all_len.lo : 0);
-    put_i(&o, f->all_len.n ? f->all_len.hi : 0);
-    put_f(&o, stat_mean(&f->all_len));
-    put_f(&o, stat_std(&f->all_len));
-    put_f(&o, stat_var(&f->all_len));
+    p = put_stat4(p, &f->flow_iat, 0);
+    p = put_stat4(p, &f->fwd_iat, 1);
+    p = put_stat4(p, &f->bwd_iat, 1);
+    p = put_u(p, f->fwd_psh);
+    p = put_u(p, f->bwd_psh);
+    p = put_u(p, f->fwd_urg);
+    p = put_u(p, f->bwd_urg);
+    p = put_u(p, f->fwd_hdr);
+    p = put_u(p, f->bwd_hdr);
+    if (duration > 0) {
+        p = put_f(p, (double)n_fwd / seconds);
+        p = put_f(p, (double)n_bwd / seconds);
+    } else {
+        memcpy(p, ",0,0", 4);
+        p += 4;
+    }
+    p = put_i(p, f->all_len.n ? f->all_len.lo : 0);
+    p = put_i(p, f->all_len.n ? f->all_len.hi : 0);
+    p = put_f(p, stat_mean(&f->all_len));
+    p = put_f(p, stat_std(&f->all_len));
+    p = put_f(p, stat_var(&f->all_len));
     /* FIN SYN RST PSH ACK URG CWE(=CWR) ECE; cic2017 wrote them in Java HashMap order */
     static const int header_order[8] = {0, 1, 2, 3, 4, 5, 7, 6};
     static const int hashmap_order[8] = {2, 3, 6, 1, 4, 0, 5, 7};
     const int *order = q->permute_flags ? hashmap_order : header_order;
     for (int i = 0; i < 8; i++)
-        put_u(&o, f->flags[order[i]]);
+        p = put_u(p, f->flags[order[i]]);
     if (n_fwd == 0)
-        put_f(&o, 0.0);
+        p = put_f(p, 0.0);
     else if (q->integer_down_up)
-        put_f(&o, (double)(n_bwd / n_fwd));
+        p = put_f(p, (double)(n_bwd / n_fwd));
     else
-        put_f(&o, (double)n_bwd / (double)n_fwd);
-    put_f(&o, n_all ? (double)f->all_len.sum / (double)n_all : 0.0);
-    put_f(&o, stat_mean(&f->fwd_len));
-    put_f(&o, stat_mean(&f->bwd_len));
+        p = put_f(p, (double)n_bwd / (double)n_fwd);
+    p = put_f(p, n_all ? (double)f->all_len.sum / (double)n_all : 0.0);
+    p = put_copy(p, fwd_mean, fwd_mean_end);
+    p = put_copy(p, bwd_mean, bwd_mean_end);
     if (dup_fwd_header)
-        put_u(&o, f->fwd_hdr);
+        p = put_u(p, f->fwd_hdr);
     if (q->bulk) {
-        put_bulk(&o, &f->bulk_fwd);
-        put_bulk(&o, &f->bulk_bwd);
+        p = put_bulk(p, &f->bulk_fwd);
+        p = put_bulk(p, &f->bulk_bwd);
     } else {
-        put_str(&o, ",0,0,0,0,0,0");
+        memcpy(p, ",0,0,0,0,0,0", 12);
+        p += 12;
     }
-    put_u(&o, subflow(n_fwd, f, q));
-    put_u(&o, subflow((uint64_t)f->fwd_len.sum, f, q));
-    put_u(&o, subflow(n_bwd, f, q));
-    put_u(&o, subflow((uint64_t)f->bwd_len.sum, f, q));
-    put_i(&o, f->init_win_fwd);
-    put_i(&o, f->init_win_bwd);
-    put_u(&o, f->act_data_fwd);
-    put_i(&o, f->fwd_min_hdr < 0 ? 0 : f->fwd_min_hdr);
-    put_f(&o, stat_mean(&f->active));
-    put_f(&o, stat_std(&f->active));
-    put_i(&o, f->active.n ? f->active.hi : 0);
-    put_i(&o, f->active.n ? f->active.lo : 0);
-    put_f(&o, stat_mean(&f->idle));
-    put_f(&o, stat_std(&f->idle));
-    put_i(&o, f->idle.n ? f->idle.hi : 0);
-    put_i(&o, f->idle.n ? f->idle.lo : 0);
-    return o.overflow ? -1 : (int)o.len;
+    /* engelen: the published corrected rows divide by the flow's packet count (their subflow
+     * counter advances on every packet); clean: 1 + gaps longer than 1 s */
+    uint64_t sub_n = q->subflow_mode == 1 ? n_all : 1 + (uint64_t)f->gaps;
+    p = put_u(p, subflow(n_fwd, sub_n, q));
+    p = put_u(p, subflow((uint64_t)f->fwd_len.sum, sub_n, q));
+    p = put_u(p, subflow(n_bwd, sub_n, q));
+    p = put_u(p, subflow((uint64_t)f->bwd_len.sum, sub_n, q));
+    p = put_i(p, f->init_win_fwd);
+    p = put_i(p, f->init_win_bwd);
+    p = put_u(p, f->act_data_fwd);
+    p = put_i(p, f->fwd_min_hdr < 0 ? 0 : f->fwd_min_hdr);
+    p = put_mean_std(p, &f->active);
+    p = put_i(p, f->active.n ? f->active.hi : 0);
+    p = put_i(p, f->active.n ? f->active.lo : 0);
+    p = put_mean_std(p, &f->idle);
+    p = put_i(p, f->idle.n ? f->idle.hi : 0);
+    p = put_i(p, f->idle.n ? f->idle.lo : 0);
+    return (int)(p - buf);
 }

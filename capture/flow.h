@@ -91,7 +91,12 @@ uint32_t ns_payload(const struct ns_packet *p, const struct ns_quirks *q);
 /* Total packets of a flow. */
 static inline uint64_t ns_flow_packets(const struct ns_flow *f) { return f->fwd_len.n + f->bwd_len.n; }
 
-/* Format the CSV row (no newline).  Returns its length, or -1 if size is too small. */
+/* The most bytes a row can take: 86 numeric fields of at most 23 bytes (",-1.23456789012345e-308"),
+ * four IPv6 addresses of at most 45 and the start time: under 2,300; rounded up. */
+#define NS_ROW_BOUND 4096
+
+/* Format the CSV row (no newline) into buf.  Returns its length, or -1 if size is below
+ * NS_ROW_BOUND. */
 int ns_flow_format(const struct ns_flow *f, const struct ns_quirks *q, int dup_fwd_header,
                    char *buf, size_t size);
 
