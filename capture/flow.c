@@ -204,9 +204,9 @@ void ns_flow_add(struct ns_flow *f, const struct ns_packet *p, int fwd, int firs
         if (q->bulk)
             bulk_add(&f->bulk_bwd, &f->bulk_fwd, (uint64_t)ts, len);
     }
-    if (count_flags)
-        for (int bit = 0; bit < 8; bit++)
-            f->flags[bit] += (flags >> bit) & 1;
+    if (count_flags) /* the set bits only: usually none (UDP) or one or two */
+        for (unsigned rest = flags; rest; rest &= rest - 1)
+            f->flags[__builtin_ctz(rest)]++;
 }
 
 /* Formatting a row, without printf on the hot path (formatting is most of the meter's time on
