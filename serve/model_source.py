@@ -267,6 +267,8 @@ class ModelSource:
             try:
                 with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=5) as resp:
                     resp.read()
+            except urllib.error.HTTPError:
+                return  # it answered (a proxy without /health, auth...): the client will say more
             except (urllib.error.URLError, OSError) as exc:
                 raise _Unreachable(f"tracking server {uri} unreachable ({_one_line(exc)})") from exc
         elif uri.startswith("sqlite:///"):
