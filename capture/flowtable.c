@@ -401,9 +401,15 @@ static void finish(struct ns_meter *m, uint32_t i, int evicted)
     struct entry *e = &m->pool[i];
     __builtin_prefetch(&m->slots[e->tag & (m->nslots - 1)], 1); /* for slot_remove, after the row */
     if (ns_flow_packets(&e->flow) >= (uint64_t)m->q.min_packets) {
-        int n = ns_flow_format(&e->flow, &m->q, m->cfg.cic2017_header, m->row, sizeof m->row);
+        char *row = m->cfg.row_space ? m->cfg.row_space(m->ctx, NS_ROW_BOUND) : NULL;
+        size_t size = NS_ROW_BOUND;
+        if (!row) {
+            row = m->row;
+            size = sizeof m->row;
+        }
+        int n = ns_flow_format(&e->flow, &m->q, m->cfg.cic2017_header, row, size);
         if (n > 0) {
-            m->emit(m->ctx, m->row, (size_t)n);
+            m->emit(m->ctx, row, (size_t)n);
             m->stats.flows_emitted++;
             m->stats.flows_evicted += (uint64_t)evicted;
         } else {

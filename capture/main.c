@@ -209,6 +209,12 @@ static void emit_row(void *ctx, const char *line, size_t len)
         pcap_breakloop(r->handle);
 }
 
+/* Rows are formatted straight into the output buffer. */
+static char *row_space(void *ctx, size_t size)
+{
+    return ns_output_row_space(&((struct run *)ctx)->out, size);
+}
+
 /* Meter the parsed packets held back for a batch (before anything looks at the flows). */
 static void meter_batch(struct run *r)
 {
@@ -511,7 +517,8 @@ int main(int argc, char **argv)
     }
     struct ns_meter_config cfg = {.profile = o.profile, .flow_timeout_s = o.flow_timeout,
                                   .activity_timeout_s = o.activity_timeout, .max_flows = o.max_flows,
-                                  .cic2017_header = strcmp(o.header, "cic2017") == 0};
+                                  .cic2017_header = strcmp(o.header, "cic2017") == 0,
+                                  .row_space = row_space};
     r.meter = ns_meter_new(&cfg, emit_row, &r);
     if (!r.meter) {
         fprintf(stderr, "flowmeter: out of memory\n");

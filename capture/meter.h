@@ -38,6 +38,10 @@ struct ns_meter_config {
     int fixed_hash_key;          /* 0: the flow hash gets a random key per run (hash flooding);
                                     1: use hash_key (reproducible runs, e.g. fuzzing) */
     uint64_t hash_key[2];
+    /* Optional: where to format the next row, at least size bytes (NULL: the meter's own buffer).
+     * The row is then handed to emit in place, e.g. at the end of the output buffer, so it is
+     * never copied.  Called with emit's ctx. */
+    char *(*row_space)(void *ctx, size_t size);
 };
 
 /* Called once per finished flow with one CSV line (no newline), len bytes.  Counted in

@@ -165,12 +165,22 @@ int ns_output_line(struct ns_output *o, const char *line, size_t len)
             return -1;
         }
     }
-    memcpy(o->buf + o->used, line, len);
+    if (line != o->buf + o->used) /* not in place; or in place, then moved to the front by a rotation */
+        memmove(o->buf + o->used, line, len);
     o->buf[o->used + len] = '\n';
     o->used += len + 1;
     o->buf_rows++;
     o->written += len + 1;
     return 0;
+}
+
+char *ns_output_row_space(struct ns_output *o, size_t size)
+{
+    if (!o->buf || o->failed || size + 1 > o->cap)
+        return NULL;
+    if (o->cap - o->used < size + 1)
+        ns_output_flush(o);
+    return o->failed ? NULL : o->buf + o->used;
 }
 
 int ns_output_close(struct ns_output *o)

@@ -32,8 +32,14 @@ struct ns_output {
 int ns_output_open(struct ns_output *o);
 
 /* Add one CSV line (a newline is added), rotating first when a limit is reached.  Returns 0, or
- * -1 when the output has failed (the row is counted in rows_lost). */
+ * -1 when the output has failed (the row is counted in rows_lost).  A line formatted in place at
+ * the pointer ns_output_row_space returned is not copied. */
 int ns_output_line(struct ns_output *o, const char *line, size_t len);
+
+/* Room for the next row, at least size bytes plus its newline, at the end of the buffer (written
+ * out first if needed), or NULL (the output has failed or is closed: format elsewhere, the row
+ * is then counted as lost by ns_output_line).  Nothing is added until ns_output_line. */
+char *ns_output_row_space(struct ns_output *o, size_t size);
 
 /* Write the buffered rows.  Returns 0, or -1 (message on stderr once, rows counted as lost). */
 int ns_output_flush(struct ns_output *o);
