@@ -37,6 +37,8 @@ static const char usage_text[] =
     "  -s SNAPLEN             snapshot length in bytes (live; default 262144)\n"
     "  -p                     do not put the interface into promiscuous mode\n"
     "  -B MIB                 kernel capture buffer in MiB, 1..2047 (live; default 64)\n"
+    "  --tick-ms MS           live: idle flows are checked for expiry every MS milliseconds, and a\n"
+    "                         packet waits at most MS in the kernel buffer, 1..1000 (default 50)\n"
     "\n"
     "flows and features:\n"
     "  --profile P            cic2017 | engelen | clean (default clean):\n"
@@ -73,7 +75,7 @@ static const char usage_text[] =
     "statistics give input_ended_early, bytes_not_read and packets_not_read.\n";
 
 enum { OPT_PROFILE = 256, OPT_HEADER, OPT_ROTATE_SIZE, OPT_ROTATE_TIME, OPT_FLOW_TIMEOUT,
-       OPT_ACTIVITY_TIMEOUT, OPT_MAX_FLOWS, OPT_STATS_JSON, OPT_STATS_INTERVAL, OPT_VERSION };
+       OPT_ACTIVITY_TIMEOUT, OPT_MAX_FLOWS, OPT_STATS_JSON, OPT_STATS_INTERVAL, OPT_TICK_MS, OPT_VERSION };
 
 /* Exit statuses (documented in --help and README.md). */
 enum { EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_USAGE = 2, EXIT_INPUT_ENDED_EARLY = 3 };
@@ -84,6 +86,7 @@ enum { EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_USAGE = 2, EXIT_INPUT_ENDED_EARLY = 3
 struct options {
     const char *file, *iface, *filter, *out, *stats_json, *header;
     int snaplen, promisc, buffer_mib, quiet, profile;
+    int tick_ms; /* live: expiry check period and kernel block timeout */
     double flow_timeout, activity_timeout, rotate_secs, stats_interval;
     uint64_t max_flows, rotate_bytes;
 };
@@ -147,12 +150,14 @@ static void parse_options(int argc, char **argv, struct options *o)
         {"max-flows", required_argument, NULL, OPT_MAX_FLOWS},
         {"stats-json", required_argument, NULL, OPT_STATS_JSON},
         {"stats-interval", required_argument, NULL, OPT_STATS_INTERVAL},
+        {"tick-ms", required_argument, NULL, OPT_TICK_MS},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, OPT_VERSION},
         {NULL, 0, NULL, 0},
     };
     *o = (struct options){.snaplen = 262144, .promisc = 1, .buffer_mib = 64, .header = "canonical",
-                          .profile = NS_PROFILE_CLEAN, .flow_timeout = 120, .activity_timeout = 5};
+                          .profile = NS_PROFILE_CLEAN, .flow_timeout = 120, .activity_timeout = 5,
+                          .tick_ms = 50};
     opterr = 0;
     int c;
     while ((c = getopt_long(argc, argv, ":r:i:f:s:pB:o:qh", longs, NULL)) != -1) {
@@ -188,6 +193,7 @@ static void parse_options(int argc, char **argv, struct options *o)
             break;
         case OPT_MAX_FLOWS: o->max_flows = parse_count("--max-flows", optarg, 1, 1u << 30); break;
         case OPT_STATS_JSON: o->stats_json = optarg; break;
+        case OPT_TICK_MS: o->tick_ms = (int)parse_count("--tick-ms", optarg, 1, 1000); break;
         case OPT_STATS_INTERVAL: o->stats_interval = parse_seconds("--stats-interval", optarg, 0 /* > 0 */); break;
         case ':': usage_error("option %s needs a value", argv[optind - 1]);
         default: usage_error("unknown option '%s'", argv[optind - 1]);
@@ -283,8 +289,9 @@ static pcap_t *open_input(const struct options *o)
         pcap_set_promisc(p, o->promisc);
         pcap_set_buffer_size(p, o->buffer_mib * 1024 * 1024); /* <= INT_MAX by the option's range */
         /* no immediate mode: it makes libpcap use one snaplen-sized ring slot per packet (256 slots
-         * in 64 MiB), which drops bursts; block mode delivers within the 1 s timeout instead */
-        pcap_set_timeout(p, 1000);
+         * in 64 MiB), which drops bursts; block mode delivers within the block timeout instead (a
+         * light link's packets wait at most --tick-ms; a busy one fills blocks before that) */
+        pcap_set_timeout(p, o->tick_ms);
         int rc = pcap_activate(p);
         if (rc < 0) {
             fprintf(stderr, "flowmeter: cannot capture on %s: %s\n", o->iface,
@@ -292,7 +299,7 @@ static pcap_t *open_input(const struct options *o)
             pcap_close(p);
             return NULL;
         }
-        /* non-blocking reads driven by poll(): the loop wakes every second even on a silent link */
+        /* non-blocking reads driven by poll(): the loop wakes every --tick-ms even on a silent link */
         if (pcap_setnonblock(p, 1, err) < 0) {
             fprintf(stderr, "flowmeter: %s: %s\n", o->iface, err);
             pcap_close(p);
@@ -418,10 +425,12 @@ static int read_live(pcap_t *p, struct run *r, const struct options *o)
 {
     struct pollfd pfd = {.fd = pcap_get_selectable_fd(p), .events = POLLIN};
     while (!g_stop && !r->out.failed) {
-        int wait_ms = 1000;
+        /* the wake-up period bounds how late an idle flow is written past its timeout (an idle
+         * wake-up costs one empty read and a look at the oldest flow) */
+        int wait_ms = o->tick_ms;
         if (o->stats_interval > 0) {
             double left = r->next_stats - monotonic();
-            wait_ms = left <= 0 ? 0 : left < 1 ? (int)(left * 1000) + 1 : 1000;
+            wait_ms = left <= 0 ? 0 : left * 1000 < o->tick_ms ? (int)(left * 1000) + 1 : o->tick_ms;
         }
         if (pfd.fd >= 0 && poll(&pfd, 1, wait_ms) < 0 && errno != EINTR) {
             fprintf(stderr, "flowmeter: %s: poll: %s\n", o->iface, strerror(errno));
@@ -437,9 +446,10 @@ static int read_live(pcap_t *p, struct run *r, const struct options *o)
         ns_meter_tick(r->meter, now > r->last_ts_us ? now : r->last_ts_us);
         after_round(r, o);
     }
-    /* stopped: the kernel still holds a partly filled block until its 1 s timeout retires it;
+    /* stopped: the kernel still holds a partly filled block until its timeout retires it;
      * read it so the packets that arrived before the signal are in the flows */
-    for (uint64_t until = wall_us() + 1200000; wall_us() < until && !r->out.failed;) {
+    uint64_t until = wall_us() + (uint64_t)o->tick_ms * 1000 + 200000;
+    while (wall_us() < until && !r->out.failed) {
         if (pfd.fd >= 0)
             poll(&pfd, 1, 100);
         if (pcap_dispatch(p, -1, on_packet, (u_char *)r) == PCAP_ERROR)
