@@ -60,8 +60,9 @@ class Capture:
 
 def _start(host: str, argv: list[str], log: Path) -> subprocess.Popen:
     out = log.open("a")
+    # tools drop state files in their working folder (hydra.restore): keep them beside the logs
     return subprocess.Popen(
-        exec_in(host, argv), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+        exec_in(host, argv), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=log.parent
     )
 
 
