@@ -44,7 +44,7 @@ void ns_quirks_for_profile(int profile, struct ns_quirks *q)
     q->rate_sentinel = 2;
 }
 
-static void stat_add(struct ns_stat *s, int64_t x)
+__attribute__((always_inline)) static inline void stat_add(struct ns_stat *s, int64_t x)
 {
     if (s->n == 0 || x < s->lo)
         s->lo = x;

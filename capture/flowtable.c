@@ -596,11 +596,25 @@ static uint32_t key_tag(const struct ns_meter *m, const struct ns_key *k)
 }
 
 /* One packet whose key and tag are known. */
+/* ns_meter_tick before every packet, inline when it has nothing to do (the usual case): the oldest
+ * flow has not expired and the table is not far too big. */
+static inline void tick(struct ns_meter *m, uint64_t now_us)
+{
+    int expired = 0;
+    if (m->lru_head != NIL) {
+        uint64_t last = m->pool[m->lru_head].flow.last_us;
+        expired = now_us > last && now_us - last > m->timeout_us;
+    }
+    if (expired || m->oversized_since_us != 0 ||
+        (m->capacity >= SHRINK_MIN_CAPACITY && m->stats.active_flows < m->capacity / SHRINK_FACTOR))
+        ns_meter_tick(m, now_us);
+}
+
 static void packet_keyed(struct ns_meter *m, const struct ns_packet *pkt, const struct ns_key *key,
                          uint32_t tag)
 {
     const struct ns_key k = *key;
-    ns_meter_tick(m, pkt->ts_us);
+    tick(m, pkt->ts_us);
     uint32_t i = lookup(m, &k, tag);
     int inherit = 0, fwd_is_src = 1;
     struct {
