@@ -289,6 +289,16 @@ HOT_INLINE char *put_i(char *p, int64_t v)
     return i64_text(p, v);
 }
 
+/* Exactly 8 digits of v < 10^8, leading zeros kept. */
+HOT_INLINE void eight_digits(char *p, uint32_t v)
+{
+    uint32_t hi = v / 10000, lo = v % 10000;
+    memcpy(p, digit_pairs + 2 * (hi / 100), 2);
+    memcpy(p + 2, digit_pairs + 2 * (hi % 100), 2);
+    memcpy(p + 4, digit_pairs + 2 * (lo / 100), 2);
+    memcpy(p + 6, digit_pairs + 2 * (lo % 100), 2);
+}
+
 static const double pow10_tab[17] = {1e0, 1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7, 1e8,
                                      1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16};
 
@@ -331,15 +341,11 @@ static char *put_f_slow(char *p, double v)
         p = u64_text(p, ip);
         if (scaled) {
             *p++ = '.';
-            char *end = p + d, *q = end;
-            while (q - p >= 2) { /* d digits with leading zeros, two at a time */
-                unsigned r = (unsigned)(scaled % 100);
-                scaled /= 100;
-                q -= 2;
-                memcpy(q, digit_pairs + 2 * r, 2);
-            }
-            if (q > p)
-                q[-1] = (char)('0' + scaled % 10);
+            /* the d digits with leading zeros, as the first d of 16 (scaled < 10^d) */
+            uint64_t all = scaled * pow10_u64[16 - d];
+            eight_digits(p, (uint32_t)(all / 100000000));
+            eight_digits(p + 8, (uint32_t)(all % 100000000));
+            char *end = p + d;
             while (end[-1] == '0')
                 end--;
             p = end;
