@@ -13,9 +13,15 @@ import numpy as np
 import pandas as pd
 from imblearn.pipeline import Pipeline as ImbPipeline
 from sklearn.ensemble import RandomForestClassifier
+from sklearn.metrics import f1_score, make_scorer
 from sklearn.model_selection import StratifiedKFold, cross_val_score
 
 from flows.schema import LABEL_COLUMN
+
+#: the class every labels mapping sends normal traffic to
+BENIGN = "BENIGN"
+#: ``select.scoring`` / ``sweep.scoring`` name of the IDS score (:func:`f1_macro_minus_benign_fp`)
+IDS_SCORING = "f1_macro_minus_benign_fp"
 
 
 def forest(
@@ -57,6 +63,29 @@ def stratified_cap(df: pd.DataFrame, max_rows: int | None, seed: int, min_per_cl
     return pd.concat(parts).sort_index().reset_index(drop=True)
 
 
+def benign_fp_rate(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """Share of the BENIGN rows predicted as any attack (0 when there are none)."""
+    benign = np.asarray(y_true) == BENIGN
+    return float((np.asarray(y_pred)[benign] != BENIGN).mean()) if benign.any() else 0.0
+
+
+def f1_macro_minus_benign_fp(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """Macro-F1 minus the benign false-positive rate.
+
+    Why: BENIGN is one class of seven or more in macro-F1, so a point of benign false positives
+    moves macro-F1 by about 0.001: a plateau tolerance of 0.005 on macro-F1 lets select/sweep buy
+    a smaller model with several points more false alarms, the figure an IDS is judged on
+    (issue 8's budget: 1 %).  Here a point of false positives costs 0.01, so the same tolerance
+    trades at most half a point.
+    """
+    return float(f1_score(y_true, y_pred, average="macro", zero_division=0)) - benign_fp_rate(y_true, y_pred)
+
+
+def scorer(scoring: str) -> Any:
+    """What ``cross_val_score`` takes for a config ``scoring`` name: the IDS score or sklearn's name."""
+    return make_scorer(f1_macro_minus_benign_fp) if scoring == IDS_SCORING else scoring
+
+
 def cv_score(
     model: RandomForestClassifier,
     x: np.ndarray,
@@ -74,7 +103,7 @@ def cv_score(
     if sampler is not None:
         model = ImbPipeline([("balance", sampler), ("forest", model)])
     cv = StratifiedKFold(n_splits=int(folds), shuffle=True, random_state=int(seed))
-    scores = cross_val_score(model, x, y, cv=cv, scoring=scoring, n_jobs=1)
+    scores = cross_val_score(model, x, y, cv=cv, scoring=scorer(scoring), n_jobs=1)
     return float(np.mean(scores)), float(np.std(scores))
 
 

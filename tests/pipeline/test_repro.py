@@ -29,6 +29,7 @@ SMALL = [
     "sweep.max_depth=[4,8]",
     "sweep.n_estimators=[4,14]",
     "sweep.max_rows=3000",
+    "balance=smote_capped",  # SMOTE (not the default): the balance step below changes its target
     "balance.target_count=1000",
 ]
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
 from flows.schema import feature_columns
+from pipeline.forest import IDS_SCORING, benign_fp_rate, f1_macro_minus_benign_fp
 from pipeline.sweep import choose_point, score_grid
 from tests.pipeline.model_fixtures import make_project, run_stage, synthetic_frame
 
@@ -38,6 +40,33 @@ def test_choose_point_prefers_shallow_then_few_trees_on_the_plateau() -> None:
     }
     assert choose_point(grid, 0.0)["max_depth"] == 12 and choose_point(grid, 0.0)["n_estimators"] == 30
     assert choose_point(grid, 0.05)["n_estimators"] == 4  # depth 8, 4 trees is within 0.05
+
+
+def test_ids_score_charges_benign_false_positives_in_full() -> None:
+    # BENIGN + 6 attack groups, 100 rows each; two benign rows called PortScan
+    classes = ["BENIGN", "Bot", "Brute Force", "DDoS", "DoS", "PortScan", "Web Attack"]
+    y_true = np.repeat(classes, 100)
+    y_pred = y_true.copy()
+    y_pred[:2] = "PortScan"
+    assert benign_fp_rate(y_true, y_pred) == pytest.approx(0.02)
+    # macro-F1 barely moves (less than the plateau tolerance 0.005) ...
+    assert f1_macro_minus_benign_fp(y_true, y_true) == pytest.approx(1.0)
+    f1 = (2 * 0.98 / 1.98 + 2 * (100 / 102) / (1 + 100 / 102) + 5) / 7
+    assert 1 - f1 < 0.005
+    # ... the IDS score drops by the whole 2 points of false alarms on top
+    assert f1_macro_minus_benign_fp(y_true, y_pred) == pytest.approx(f1 - 0.02)
+    assert benign_fp_rate(y_true[200:], y_pred[200:]) == 0.0  # no benign rows: no false alarms
+
+
+def test_score_grid_takes_the_ids_score_by_name() -> None:
+    df = synthetic_frame(n_per_class=100, n_features=6, seed=5)
+    cfg = {"max_depth": [1, 6], "n_estimators": [5], "cv_folds": 3, "scoring": IDS_SCORING, "max_rows": None}
+    grid = score_grid(df, feature_columns(False)[:3], cfg, seed=0)
+    f1 = score_grid(df, feature_columns(False)[:3], {**cfg, "scoring": "f1_macro"}, seed=0)
+    # never above macro-F1; a forest of stumps calls benign rows attacks, and pays for them
+    assert (grid["score"] <= f1["score"] + 1e-12).all()
+    assert grid["score"].iloc[0] < f1["score"].iloc[0] - 0.01
+    assert grid["score"].iloc[1] > grid["score"].iloc[0]
 
 
 def test_score_grid_scores_every_point() -> None:
