@@ -8,7 +8,9 @@ never imports ``pipeline/``:
    dropped, a missing one raises ``ValueError: columns are missing: {...}``);
 2. ``inf``     ``numpy.nan_to_num`` turning +inf/-inf into NaN (a FunctionTransformer);
 3. ``impute``  a SimpleImputer whose statistics are the *training* medians;
-4. ``clf``     the fitted RandomForest (its ``classes_`` are the group labels).
+4. ``clip``    ``numpy.clip`` to the float32 range the trees compare in (a finite 1e308 would
+   become inf in float32 and make scikit-learn refuse the whole batch);
+5. ``clf``     the fitted RandomForest (its ``classes_`` are the group labels).
 """
 
 from __future__ import annotations
@@ -26,11 +28,20 @@ from sklearn.preprocessing import FunctionTransformer
 
 #: Types outside skops' default trust list that the model holds; given to MLflow's skops
 #: serialiser so the model loads without ``UntrustedTypesFoundException``.
-TRUSTED_TYPES: tuple[str, ...] = ("numpy.dtype", "numpy.nan_to_num", "sklearn.tree._tree.Tree")
+TRUSTED_TYPES: tuple[str, ...] = (
+    "numpy.clip",
+    "numpy.dtype",
+    "numpy.nan_to_num",
+    "sklearn.tree._tree.Tree",
+)
+
+#: Largest float32: the trees compare features as float32.
+FLOAT32_MAX: float = float(np.finfo(np.float32).max)
 
 
 def build_preprocessor(features: Sequence[str], medians: Mapping[str, float]) -> Pipeline:
-    """Return the fitted preprocessing (select by name, ±inf -> NaN, NaN -> training median).
+    """Return the fitted preprocessing (select by name, ±inf -> NaN, NaN -> training median,
+    clip to the float32 range).
 
     Fitting the imputer on a single row of medians makes its statistics exactly those medians.
     """
@@ -50,7 +61,12 @@ def build_preprocessor(features: Sequence[str], medians: Mapping[str, float]) ->
         kw_args={"nan": np.nan, "posinf": np.nan, "neginf": np.nan},
         feature_names_out="one-to-one",
     )
-    prep = Pipeline([("select", select), ("inf", to_nan), ("impute", SimpleImputer(strategy="median"))])
+    clip = FunctionTransformer(
+        np.clip, kw_args={"a_min": -FLOAT32_MAX, "a_max": FLOAT32_MAX}, feature_names_out="one-to-one"
+    )
+    prep = Pipeline(
+        [("select", select), ("inf", to_nan), ("impute", SimpleImputer(strategy="median")), ("clip", clip)]
+    )
     return prep.fit(row)
 
 

@@ -95,7 +95,7 @@ def model_parts(model: Any) -> tuple[Any, Any]:
 
 
 def _simple_prep(prep: Any) -> tuple[list[str], np.ndarray] | None:
-    """(features, medians) when ``prep`` is the pipeline's select -> ±inf->NaN -> median imputer."""
+    """(features, medians) when ``prep`` is the pipeline's select -> ±inf->NaN -> median imputer (-> clip)."""
     from sklearn.compose import ColumnTransformer
     from sklearn.impute import SimpleImputer
     from sklearn.pipeline import Pipeline
@@ -104,6 +104,9 @@ def _simple_prep(prep: Any) -> tuple[list[str], np.ndarray] | None:
     # the preprocessing is a Pipeline nested as the outer Pipeline's first step
     inner = prep.steps[0][1] if len(prep.steps) == 1 and isinstance(prep.steps[0][1], Pipeline) else prep
     parts = [s for _, s in inner.steps]
+    # an optional last step clips to the float32 range, as Predictor.matrix does anyway
+    if len(parts) == 4 and isinstance(parts[3], FunctionTransformer) and parts[3].func is np.clip:
+        parts = parts[:3]
     if len(parts) != 3:
         return None
     select, to_nan, impute = parts

@@ -16,8 +16,14 @@ import skops.io as sio
 from serve.model_error import ModelError
 
 #: Types beyond skops' defaults (scikit-learn estimators, builtins) that a netsentry model may hold:
-#: the dtype of the imputer's statistics, the ±inf -> NaN function of the preprocessing, the trees.
-TRUSTED_TYPES: Final[tuple[str, ...]] = ("numpy.dtype", "numpy.nan_to_num", "sklearn.tree._tree.Tree")
+#: the dtype of the imputer's statistics, the ±inf -> NaN and float32-clip functions of the
+#: preprocessing, the trees.
+TRUSTED_TYPES: Final[tuple[str, ...]] = (
+    "numpy.clip",
+    "numpy.dtype",
+    "numpy.nan_to_num",
+    "sklearn.tree._tree.Tree",
+)
 
 
 def untrusted_types(path: Path) -> list[str]:

@@ -68,6 +68,21 @@ def test_model_predicts_groups_and_serialises_with_the_trusted_types_only() -> N
     np.testing.assert_array_equal(loaded.predict_proba(df), proba)
 
 
+def test_a_value_beyond_float32_does_not_break_the_batch_it_is_in() -> None:
+    df = synthetic_frame(n_per_class=60, n_features=5, seed=3)
+    model = fit_inference_model(df, df[LABEL_COLUMN], FEATURES, MEDIANS, forest(5, 4, seed=0, n_jobs=1))
+    batch = df.head(4).copy()
+    before = model.predict(batch)
+    batch.loc[batch.index[0], FEATURES[0]] = 1e308
+    batch.loc[batch.index[1], FEATURES[1]] = -1e308
+    after = model.predict(batch)  # sklearn refused the whole batch before the clip step
+    assert len(after) == 4
+    assert list(after[2:]) == list(before[2:])  # the untouched rows are judged as before
+    clipped = model.named_steps["prep"].transform(batch)
+    assert clipped[0, 0] == np.float32(np.finfo(np.float32).max)
+    assert clipped[1, 1] == -np.float32(np.finfo(np.float32).max)
+
+
 def test_train_stage_registers_a_self_contained_model(tmp_path) -> None:
     root = make_project(
         tmp_path / "proj",
