@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import csv
-import json
+import struct
 import subprocess
 from pathlib import Path
 
+import pcapy
 import pytest
 
 from flows.schema import FLOW_COLUMNS
@@ -116,10 +117,30 @@ def test_eviction_at_the_flow_cap_is_counted_not_lost(meter_bin: Path, pcaps: Pa
     assert total == capped.stats["parsed"] == free.stats["parsed"]
 
 
+def _ethertype_counts(capture: Path) -> tuple[int, int]:
+    """(frames, frames that are neither IPv4 nor IPv6) of an Ethernet capture, read by libpcap."""
+    reader = pcapy.open_offline(str(capture))
+    assert reader.datalink() == pcapy.DLT_EN10MB
+    frames = not_ip = 0
+    while True:
+        header, data = reader.next()
+        if header is None:
+            return frames, not_ip
+        frames += 1
+        not_ip += struct.unpack("!H", data[12:14])[0] not in (0x0800, 0x86DD)
+
+
 def test_stats_json_counts_every_frame(meter_bin: Path, pcaps: Path, tmp_path: Path) -> None:
-    run = run_meter(meter_bin, pcaps / "attacks" / "arppoison.pcapng", tmp_path)
+    capture = pcaps / "attacks" / "arppoison.pcapng"
+    run = run_meter(meter_bin, capture, tmp_path)
     s = run.stats
-    assert s["packets"] == s["parsed"] + s["skipped_total"] and s["skipped"]["not_ip"] > 0
+    frames, not_ip = _ethertype_counts(capture)  # counted independently of the meter
+    assert not_ip > 0
+    assert (s["packets"], s["skipped"]["not_ip"], s["skipped_total"]) == (frames, not_ip, not_ip)
+    assert s["parsed"] == frames - not_ip
+    # every parsed packet is in exactly one written flow
+    assert sum(r["Total Fwd Packets"] + r["Total Backward Packets"] for r in run.rows) == s["parsed"]
+    assert s["flows_emitted"] == len(run.rows)
     assert set(s) >= {
         "packets",
         "parsed",
@@ -134,4 +155,3 @@ def test_stats_json_counts_every_frame(meter_bin: Path, pcaps: Path, tmp_path: P
         "link_type",
     }
     assert s["profile"] == "clean" and s["link_type"] == 1 and s["kernel_drops"] == 0
-    assert json.dumps(s)
