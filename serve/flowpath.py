@@ -33,6 +33,18 @@ class Alerts(Protocol):
     def submit(self, verdicts: pd.DataFrame) -> int: ...
 
 
+class BatchObserver(Protocol):
+    """A detector that watches the flow stream beside the per-flow model.
+
+    Host-level detectors (windows of flows per host: password guessing, slow and UDP scans,
+    beaconing), a shadow challenger model or a drift monitor plug in here: each judged batch is
+    handed over once, in order, as the typed meter rows and their verdicts (same length and
+    order).  An observer must be quick or hand the work to its own thread.
+    """
+
+    def observe(self, flows: pd.DataFrame, verdicts: pd.DataFrame) -> None: ...
+
+
 @dataclass
 class Summary:
     """What a run of the flow path did."""
@@ -119,13 +131,14 @@ class FlowPath:
 
     def __init__(self, slot: ModelSlot, verdicts: Callable[[Any, pd.DataFrame], pd.DataFrame],
                  batcher: Batcher, alerts: Alerts | None = None, verdict_log: VerdictLog | None = None,
-                 metrics: SensorMetrics | None = None) -> None:
+                 metrics: SensorMetrics | None = None, observers: Iterable[BatchObserver] = ()) -> None:
         self.slot = slot
         self._verdicts = verdicts
         self.batcher = batcher
         self.alerts = alerts
         self.verdict_log = verdict_log
         self.metrics = metrics
+        self.observers = list(observers)
         self.summary = Summary()
 
     def classify(self, batch: pd.DataFrame) -> pd.DataFrame:
@@ -138,6 +151,8 @@ class FlowPath:
         detections = self.alerts.submit(result) if self.alerts is not None else 0
         if self.verdict_log is not None:
             self.verdict_log.write(result)
+        for observer in self.observers:
+            observer.observe(batch, result)
         groups = result["predicted"]
         s = self.summary
         s.flows += len(result)

@@ -127,3 +127,31 @@ def test_verdict_log_rotates_and_keeps_every_row(tmp_path) -> None:
     assert all(tuple(f.columns) == VERDICT_COLUMNS for f in frames)
     assert sum(len(f) for f in frames) == log.rows == 50
     assert sum(f["probability"].isna().sum() for f in frames) == 10  # unjudged: empty probability
+
+
+class Recorder:
+    """A batch observer (the plug-in point of host-level detectors) that keeps what it is shown."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[list[str], list[str]]] = []
+
+    def observe(self, flows: pd.DataFrame, verdicts: pd.DataFrame) -> None:
+        self.seen.append((list(flows["Flow ID"]), list(verdicts["Flow ID"])))
+
+
+def test_observers_see_every_flow_once_with_its_verdict_in_order() -> None:
+    from types import SimpleNamespace
+
+    from serve.flowpath import FlowPath, ModelSlot
+
+    def judge(model: SimpleNamespace, batch: pd.DataFrame) -> pd.DataFrame:
+        return pd.DataFrame({"Flow ID": batch["Flow ID"], "predicted": model.version})
+
+    recorder = Recorder()
+    path = FlowPath(ModelSlot(SimpleNamespace(version="7")), judge, Batcher(max_rows=4, max_wait=10.0),
+                    observers=[recorder])
+    summary = path.run([frame(3), frame(3, 3), frame(5, 6)])
+    flows = [f for seen, _ in recorder.seen for f in seen]
+    assert flows == [f"f{i}" for i in range(11)]  # each flow once, in stream order
+    assert all(seen == judged for seen, judged in recorder.seen)  # verdict rows align with flows
+    assert summary.flows == 11 and summary.by_group == {"7": 11}
