@@ -254,17 +254,30 @@ def synthetic_flows(features: Sequence[str], n_per_class: int = 80, seed: int = 
 
 @contextlib.contextmanager
 def mlflow_uris(uri: str) -> Iterator[None]:
-    """Point MLflow's global tracking and registry URIs at ``uri`` for the block, then restore."""
-    import mlflow
+    """Point MLflow's global tracking and registry URIs at ``uri`` for the block, then restore.
 
-    before = (mlflow.get_tracking_uri(), mlflow.get_registry_uri())
+    ``mlflow.set_registry_uri`` also exports ``MLFLOW_REGISTRY_URI`` (for subprocesses), and
+    ``get_registry_uri`` reports the tracking URI when none was set: restoring through the public
+    calls would leave a registry pinned to this block's store, in this process and in every
+    sensor it starts later.  So the module state and the variables are restored exactly.
+    """
+    import mlflow
+    from mlflow.tracking._model_registry import utils as registry
+
+    env_before = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
+    tracking_before, registry_before = mlflow.get_tracking_uri(), registry._registry_uri
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     try:
         yield
     finally:
-        mlflow.set_tracking_uri(before[0])
-        mlflow.set_registry_uri(before[1])
+        mlflow.set_tracking_uri(tracking_before)
+        registry._registry_uri = registry_before
+        for key, value in env_before.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def register_model(

@@ -20,6 +20,7 @@ from flows.meter_csv import read_meter_csv
 from flows.schema import feature_columns
 from pipeline.model import TRUSTED_TYPES, fit_inference_model
 from pipeline.tracking import log_and_register
+from tests.serve.mlflow_servers import mlflow_uris
 
 METER = Path(__file__).resolve().parents[2] / "capture" / "flowmeter"
 
@@ -61,18 +62,18 @@ def register_model(tracking_uri: str, pcaps: Path, work: Path, *, name: str = "n
     medians = {f: (0.0 if v != v else v) for f, v in medians.items()}  # noqa: PLR0124 - NaN check
     forest = RandomForestClassifier(n_estimators=5, max_depth=6, random_state=seed, n_jobs=1)
     model = fit_inference_model(train, list(labels), list(features), medians, forest)
-    mlflow.set_tracking_uri(tracking_uri)
-    experiment = mlflow.get_experiment_by_name("netsentry-serve-tests")
-    if experiment is not None:
-        exp_id = experiment.experiment_id
-    else:  # an embedded store keeps artifacts in `work`; a server chooses its own place
-        location = None if tracking_uri.startswith("http") else (work / "artifacts").as_uri()
-        exp_id = mlflow.create_experiment("netsentry-serve-tests", artifact_location=location)
-    all_tags = {"flow_profile": profile, "features": ",".join(features), **(tags or {})}
-    with mlflow.start_run(experiment_id=exp_id):
-        # what pipeline.train logs on the registering run (here on the training rows: a fixture)
-        mlflow.log_metrics({"accuracy": float((model.predict(train) == list(labels)).mean()), "f1_macro": 0.5,
-                            "f1_PortScan": 0.25})
-        info = log_and_register(model, train.head(5), all_tags,
-                                {"registered_model": name, "alias": alias}, list(TRUSTED_TYPES))
+    with mlflow_uris(tracking_uri):  # tracking and registry: never a registry left from before
+        experiment = mlflow.get_experiment_by_name("netsentry-serve-tests")
+        if experiment is not None:
+            exp_id = experiment.experiment_id
+        else:  # an embedded store keeps artifacts in `work`; a server chooses its own place
+            location = None if tracking_uri.startswith("http") else (work / "artifacts").as_uri()
+            exp_id = mlflow.create_experiment("netsentry-serve-tests", artifact_location=location)
+        all_tags = {"flow_profile": profile, "features": ",".join(features), **(tags or {})}
+        with mlflow.start_run(experiment_id=exp_id):
+            # what pipeline.train logs on the registering run (here on the training rows: a fixture)
+            accuracy = float((model.predict(train) == list(labels)).mean())
+            mlflow.log_metrics({"accuracy": accuracy, "f1_macro": 0.5, "f1_PortScan": 0.25})
+            info = log_and_register(model, train.head(5), all_tags,
+                                    {"registered_model": name, "alias": alias}, list(TRUSTED_TYPES))
     return info["version"]
