@@ -152,29 +152,10 @@ def dns(rng, ctx):
 
 def bulk(rng, ctx):
     if rng.random() < 0.5:
-        sh(
-            [
-                "curl",
-                "-s",
-                "-m",
-                "20",
-                "-o",
-                "/dev/null",
-                f"http://{ctx['victim']}/static/{rng.randint(512, 8192)}",
-            ]
-        )
+        url = f"http://{ctx['victim']}/static/{rng.randint(512, 8192)}"
     else:
-        sh(
-            [
-                "curl",
-                "-s",
-                "-m",
-                "20",
-                "-o",
-                "/dev/null",
-                f"ftp://{ctx['user']}:{ctx['password']}@{ctx['victim']}/big.bin",
-            ]
-        )
+        url = f"ftp://{ctx['user']}:{ctx['password']}@{ctx['victim']}/big.bin"
+    sh(["curl", "-s", "-m", "20", "-o", "/dev/null", url])
 
 
 ACTIVITIES = [
