@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,7 @@ from serve.model_source import ModelError, ModelSource
 from tests.serve.mlflow_servers import (
     TEST_FEATURES,
     MlflowServer,
+    mlflow_uris,
     register_model,
     synthetic_flows,
     unique_name,
@@ -89,3 +91,23 @@ def test_missing_model_and_unknown_alias_over_http(
         with pytest.raises(ModelError) as info:
             ModelSource(uri, tracking_uri=server.uri, cache_dir=tmp_path).load()
         assert str(info.value) == message
+
+
+def test_mlflow_uris_leaves_no_registry_behind(tmp_path: Path) -> None:
+    """The helper restores MLflow's registry exactly: a pinned registry once sent test models into
+    the project's own mlflow.db (their artifacts in deleted tmp folders: pyfunc "No such artifact")."""
+    import mlflow
+    from mlflow.tracking._model_registry import utils as registry
+
+    def state() -> tuple:
+        return registry._registry_uri, os.environ.get("MLFLOW_REGISTRY_URI"), mlflow.get_tracking_uri()
+
+    before = state()
+    with mlflow_uris(f"sqlite:///{tmp_path}/a.db"):
+        assert mlflow.get_registry_uri() == f"sqlite:///{tmp_path}/a.db"
+    assert state() == before
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path}/b.db")
+    try:  # with nothing pinned, the registry follows the tracking store again
+        assert mlflow.get_registry_uri() == f"sqlite:///{tmp_path}/b.db"
+    finally:
+        mlflow.set_tracking_uri(before[2])
