@@ -24,8 +24,8 @@ from flows.meter_csv import read_meter_csv
 from serve.model_source import ModelSource, verdicts
 from serve.verdict import VERDICT_COLUMNS
 from tests.serve.mlflow_servers import free_port, mlflow_uris, register_model, unique_name, wait_http
+from tests.serve.registered_model import METER
 
-METER = Path(__file__).resolve().parents[2] / "capture" / "flowmeter"
 #: int and float columns of the schema, and Destination Port (an identifier the meter writes as int).
 MIXED_FEATURES = (
     "Destination Port",
