@@ -25,6 +25,7 @@
 #define MIN_SLOTS 2048u    /* its index */
 #define SHRINK_MIN_CAPACITY 65536u /* see compact() */
 #define SHRINK_FACTOR 32u
+#define MAX_HOLD_TIMEOUTS 16u /* see release() */
 #define ROW_MAX 8192
 
 struct ns_key {
@@ -59,6 +60,10 @@ struct ns_meter {
     uint32_t lru_head, lru_tail;
     uint64_t hash_state[4];  /* SipHash state after the run's key */
     uint64_t oversized_since_us; /* packet time since when the table is far too big, 0: it is not */
+    int compacted;               /* ... and it has been compacted since */
+    uint64_t release_hold_us;    /* how long it must stay far too big before its memory goes back */
+    uint64_t released_at_us;     /* packet time of the last release (0: none pending) */
+    uint32_t released_from;      /* capacity before that release */
     struct ns_meter_stats stats;
     char row[ROW_MAX];
 };
@@ -351,7 +356,18 @@ static void slot_remove(struct ns_meter *m, uint32_t tag, uint32_t idx)
     }
 }
 
-static uint32_t alloc_entry(struct ns_meter *m)
+/* The table had to grow: if that undoes a recent release, wait longer before the next one. */
+static void note_regrowth(struct ns_meter *m, uint64_t now_us)
+{
+    if (m->released_at_us == 0 || m->capacity < m->released_from / 2)
+        return;
+    uint64_t since = now_us > m->released_at_us ? now_us - m->released_at_us : 0;
+    if (since < 4 * m->release_hold_us && m->release_hold_us < MAX_HOLD_TIMEOUTS * m->timeout_us)
+        m->release_hold_us *= 2;
+    m->released_at_us = 0;
+}
+
+static uint32_t alloc_entry(struct ns_meter *m, uint64_t now_us)
 {
     if (m->free_head != NIL) {
         uint32_t i = m->free_head;
@@ -368,6 +384,7 @@ static uint32_t alloc_entry(struct ns_meter *m)
         m->pool = p;
         m->capacity = (uint32_t)cap;
         note_size(m);
+        note_regrowth(m, now_us);
     }
     return m->used_top++;
 }
@@ -439,6 +456,7 @@ struct ns_meter *ns_meter_new(const struct ns_meter_config *cfg, ns_emit_fn emit
     m->timeout_us = (uint64_t)(cfg->flow_timeout_s * 1e6 + 0.5);
     m->activity_us = (uint64_t)(cfg->activity_timeout_s * 1e6 + 0.5);
     m->linger_us = (uint64_t)(m->q.linger_s * 1e6 + 0.5);
+    m->release_hold_us = m->timeout_us ? m->timeout_us : 1;
     m->emit = emit;
     m->ctx = ctx;
     uint64_t key[2] = {cfg->hash_key[0], cfg->hash_key[1]};
@@ -469,49 +487,74 @@ void ns_meter_free(struct ns_meter *m)
     free(m);
 }
 
-/* After a flood has ended, give the memory back: when a large table (SHRINK_MIN_CAPACITY entries,
- * ~50 MB, or more) has fewer than 1/SHRINK_FACTOR of its entries in use, move the live entries (in
- * LRU order) into a pool and an index sized for them.  The wide margin keeps ordinary ebb and flow
- * (a busy link's flow count varies several-fold) from shrinking and regrowing the table: each
- * regrowth touches fresh pages, and a replay of flood-heavy traffic did that 15 times per run at
- * 1/8 (+0.4 s of page faults on 3M packets).  The table must also stay that oversized for a whole
- * flow timeout, so a flood that pauses keeps its memory. */
+/* After a flood.  A large table (SHRINK_MIN_CAPACITY entries, ~50 MB, or more) with fewer than
+ * 1/SHRINK_FACTOR of its entries in use for a whole flow timeout is compacted: its live entries move,
+ * in LRU order, to the front of the pool and the index is rebuilt.  New flows then take fresh entries
+ * in arrival order, so expiring them (oldest first) reads memory in order; a pool left fragmented
+ * by the flood costs ~30% more time on the next one.  The memory itself goes back to the kernel
+ * once the table has stayed that empty for release_hold: one flow timeout at first.  A release
+ * that proves wasted (the table grows back to half the released size within 4 holds: floods
+ * that come back, e.g. a scan every few minutes) doubles the hold, up to MAX_HOLD_TIMEOUTS flow
+ * timeouts, so a periodic flood does not pay for fresh, zeroed pages every time; the memory goes
+ * back once the floods stop for that long. */
+
+/* Move the live entries to the front of the pool in LRU order, rebuild the index (nslots slots,
+ * allocated by the caller or the current one).  Returns -1, changing nothing, without memory. */
+static int compact_into(struct ns_meter *m, uint64_t *slots, uint32_t nslots)
+{
+    uint32_t active = (uint32_t)m->stats.active_flows;
+    struct entry *live = malloc(sizeof *live * (active ? active : 1));
+    if (!live)
+        return -1;
+    uint32_t j = 0;
+    for (uint32_t i = m->lru_head; i != NIL; i = m->pool[i].next)
+        live[j++] = m->pool[i];
+    for (uint32_t i = 0; i < nslots; i++)
+        slots[i] = EMPTY;
+    for (uint32_t k = 0; k < j; k++) {
+        m->pool[k] = live[k];
+        m->pool[k].prev = k ? k - 1 : NIL;
+        m->pool[k].next = k + 1 < j ? k + 1 : NIL;
+        slot_insert(slots, nslots - 1, m->pool[k].tag, k);
+    }
+    free(live);
+    if (slots != m->slots) {
+        big_free(m->slots, sizeof *m->slots * m->nslots);
+        m->slots = slots;
+        m->nslots = nslots;
+    }
+    m->used_top = j;
+    m->free_head = NIL;
+    m->lru_head = j ? 0 : NIL;
+    m->lru_tail = j ? j - 1 : NIL;
+    return 0;
+}
+
 static void compact(struct ns_meter *m)
+{
+    compact_into(m, m->slots, m->nslots);
+}
+
+/* Compact into a pool and an index sized for the live flows and give the rest back. */
+static void release(struct ns_meter *m, uint64_t now_us)
 {
     uint32_t active = (uint32_t)m->stats.active_flows, cap = MIN_CAPACITY, nslots = MIN_SLOTS;
     while (cap < (uint64_t)active * 2)
         cap *= 2;
     while ((uint64_t)nslots < ((uint64_t)active + 1) * 2)
         nslots *= 2;
-    struct entry *pool = big_alloc(sizeof *pool * cap);
     uint64_t *slots = big_alloc(sizeof *slots * nslots);
-    if (!pool || !slots) { /* no memory to move into: keep the big table */
-        big_free(pool, sizeof *pool * cap);
+    if (!slots || compact_into(m, slots, nslots) != 0) { /* no memory to move into: keep the table */
         big_free(slots, sizeof *slots * nslots);
         return;
     }
-    for (uint32_t i = 0; i < nslots; i++)
-        slots[i] = EMPTY;
-    uint32_t j = 0;
-    for (uint32_t i = m->lru_head; i != NIL; i = m->pool[i].next, j++) {
-        pool[j] = m->pool[i];
-        pool[j].prev = j ? j - 1 : NIL;
-        pool[j].next = j + 1;
-        slot_insert(slots, nslots - 1, pool[j].tag, j);
+    struct entry *pool = big_resize(m->pool, sizeof *pool * m->capacity, sizeof *pool * cap);
+    if (pool) { /* shrinking keeps the front, where the live entries now are */
+        m->released_from = m->capacity;
+        m->released_at_us = now_us;
+        m->pool = pool;
+        m->capacity = cap;
     }
-    if (j)
-        pool[j - 1].next = NIL;
-    big_free(m->pool, sizeof *m->pool * m->capacity);
-    big_free(m->slots, sizeof *m->slots * m->nslots);
-    m->pool = pool;
-    m->slots = slots;
-    m->capacity = cap;
-    m->nslots = nslots;
-    m->used_top = j;
-    m->free_head = NIL;
-    m->lru_head = j ? 0 : NIL;
-    m->lru_tail = j ? j - 1 : NIL;
-    m->oversized_since_us = 0;
 }
 
 /* Expire flows idle longer than the flow timeout (oldest first). */
@@ -524,10 +567,16 @@ void ns_meter_tick(struct ns_meter *m, uint64_t now_us)
         finish(m, m->lru_head, 0);
     }
     if (m->capacity >= SHRINK_MIN_CAPACITY && m->stats.active_flows < m->capacity / SHRINK_FACTOR) {
-        if (m->oversized_since_us == 0 || now_us < m->oversized_since_us)
+        if (m->oversized_since_us == 0 || now_us < m->oversized_since_us) {
             m->oversized_since_us = now_us;
-        else if (now_us - m->oversized_since_us >= m->timeout_us) /* the flood is over, not pausing */
-            compact(m);
+            m->compacted = 0;
+        } else if (now_us - m->oversized_since_us >= m->release_hold_us) { /* the floods are over */
+            release(m, now_us);
+            m->oversized_since_us = 0;
+        } else if (!m->compacted && now_us - m->oversized_since_us >= m->timeout_us) {
+            compact(m); /* this flood is over, not pausing */
+            m->compacted = 1;
+        }
     } else {
         m->oversized_since_us = 0;
     }
@@ -655,7 +704,7 @@ static void packet_keyed(struct ns_meter *m, const struct ns_packet *pkt, const 
             m->stats.flows_dropped_nomem++;
             return;
         }
-        i = alloc_entry(m);
+        i = alloc_entry(m, pkt->ts_us);
         if (i == NIL) {
             m->stats.flows_dropped_nomem++;
             return;
