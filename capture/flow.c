@@ -10,6 +10,7 @@
 #include <arpa/inet.h>
 #include <inttypes.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -87,7 +88,7 @@ uint32_t ns_payload(const struct ns_packet *p, const struct ns_quirks *q)
 void ns_flow_start(struct ns_flow *f, const struct ns_packet *p, int fwd_is_src,
                    const struct ns_quirks *q)
 {
-    memset(f, 0, sizeof *f);
+    memset(f, 0, offsetof(struct ns_flow, fwd_last_us)); /* the accumulators wait (deferred) */
     if (fwd_is_src) {
         memcpy(f->src, p->src, 16);
         memcpy(f->dst, p->dst, 16);
@@ -102,10 +103,8 @@ void ns_flow_start(struct ns_flow *f, const struct ns_packet *p, int fwd_is_src,
     f->proto = (q->proto_zero_other && p->proto != 6 && p->proto != 17) ? 0 : p->proto;
     f->ip_version = p->ip_version;
     f->second_fin_fwd = -1;
-    f->start_us = f->last_us = f->active_start = f->active_end = p->ts_us;
-    f->fwd_last_us = f->bwd_last_us = -1;
-    f->fwd_min_hdr = -1;
-    f->init_win_fwd = f->init_win_bwd = q->no_window_value;
+    f->start_us = f->last_us = p->ts_us;
+    f->deferred = 1;
 }
 
 /* Bulk transfer detection for one direction (section 7): payload packets no more than 1 s apart,
@@ -142,8 +141,48 @@ static int32_t window_of(const struct ns_packet *p, const struct ns_quirks *q)
     return p->window < 0 ? q->no_window_value : p->window;
 }
 
+static void add_packet(struct ns_flow *f, const struct ns_packet *p, int fwd, int first,
+                       const struct ns_quirks *q, uint64_t activity_us);
+
+/* Set the accumulators and add the deferred first packet to them. */
+static void undefer(struct ns_flow *f, const struct ns_quirks *q)
+{
+    memset(&f->fwd_last_us, 0, sizeof *f - offsetof(struct ns_flow, fwd_last_us));
+    f->active_start = f->active_end = f->start_us;
+    f->fwd_last_us = f->bwd_last_us = -1;
+    f->fwd_min_hdr = -1;
+    f->init_win_fwd = f->init_win_bwd = q->no_window_value;
+    struct ns_packet p;
+    memset(&p, 0, sizeof p);
+    p.ts_us = f->start_us;
+    p.payload_len = f->first.payload_len;
+    p.payload_caplen = f->first.payload_caplen;
+    p.window = f->first.window;
+    p.l4_hdr_len = f->first.l4_hdr_len;
+    p.tcp_flags = f->first.tcp_flags;
+    f->deferred = 0;
+    add_packet(f, &p, f->first.fwd, 1, q, 0); /* the activity timeout plays no part for a first packet */
+}
+
 void ns_flow_add(struct ns_flow *f, const struct ns_packet *p, int fwd, int first,
                  const struct ns_quirks *q, uint64_t activity_us)
+{
+    if (first) { /* kept as it is: most flows get no second packet */
+        f->first = (struct ns_first_packet){.payload_len = p->payload_len,
+                                            .payload_caplen = p->payload_caplen,
+                                            .window = p->window,
+                                            .l4_hdr_len = p->l4_hdr_len,
+                                            .tcp_flags = p->tcp_flags,
+                                            .fwd = (uint8_t)(fwd != 0)};
+        return;
+    }
+    if (f->deferred)
+        undefer(f, q);
+    add_packet(f, p, fwd, 0, q, activity_us);
+}
+
+static void add_packet(struct ns_flow *f, const struct ns_packet *p, int fwd, int first,
+                       const struct ns_quirks *q, uint64_t activity_us)
 {
     int64_t ts = (int64_t)p->ts_us;
     if (q->clamp_time && ts < (int64_t)f->last_us)
@@ -561,14 +600,11 @@ HOT_INLINE char *put_addr_copy(char *p, const char *from, const char *to, int v6
     return v6 ? put_copy48(p, from, to) : put_copy16(p, from, to);
 }
 
-int ns_flow_format(const struct ns_flow *f, const struct ns_quirks *q, int dup_fwd_header,
-                   char *buf, size_t size)
+/* "Flow ID" to "Timestamp": who and when. */
+static char *put_identity(char *p, const struct ns_flow *f)
 {
-    if (size < NS_ROW_BOUND)
-        return -1;
-    char *p = buf;
     int v6 = f->ip_version == 6;
-    /* identifiers: each address formatted once, copied to its second place */
+    /* each address formatted once, copied to its second place */
     char *src = p;
     p = addr_text(p, f->src, v6);
     char *src_end = p;
@@ -589,8 +625,41 @@ int ns_flow_format(const struct ns_flow *f, const struct ns_quirks *q, int dup_f
     p = put_addr_copy(p, dst, dst_end, v6);
     p = put_u(p, f->dport);
     p = put_u(p, f->proto);
-    p = put_time(p, f->start_us);
+    return put_time(p, f->start_us);
+}
 
+static char *put_features(char *p, const struct ns_flow *f, const struct ns_quirks *q, int dup_fwd_header);
+
+int ns_flow_format(const struct ns_flow *f, const struct ns_quirks *q, int dup_fwd_header,
+                   struct ns_row_memo *memo, char *buf, size_t size)
+{
+    if (size < NS_ROW_BOUND)
+        return -1;
+    char *p = put_identity(buf, f);
+    if (!f->deferred)
+        return (int)(put_features(p, f, q, dup_fwd_header) - buf);
+    /* One packet: the features are a function of that packet alone (and of the profile), and the
+     * one-packet flows of a flood or a scan mostly repeat the last one's. */
+    if (memo && memo->valid && memcmp(&memo->first, &f->first, sizeof f->first) == 0) {
+        memcpy(p, memo->text, memo->len);
+        return (int)(p - buf) + (int)memo->len;
+    }
+    struct ns_flow whole; /* its accumulators, made on the stack */
+    memcpy(&whole, f, offsetof(struct ns_flow, fwd_last_us));
+    undefer(&whole, q);
+    char *end = put_features(p, &whole, q, dup_fwd_header);
+    if (memo) {
+        memo->valid = 1;
+        memo->first = f->first;
+        memo->len = (size_t)(end - p);
+        memcpy(memo->text, p, memo->len);
+    }
+    return (int)(end - buf);
+}
+
+/* "Flow Duration" to the end. */
+static char *put_features(char *p, const struct ns_flow *f, const struct ns_quirks *q, int dup_fwd_header)
+{
     int64_t duration = (int64_t)f->last_us - (int64_t)f->start_us;
     uint64_t n_fwd = f->fwd_len.n, n_bwd = f->bwd_len.n, n_all = n_fwd + n_bwd;
     double seconds = (double)duration / 1e6;
@@ -686,5 +755,5 @@ int ns_flow_format(const struct ns_flow *f, const struct ns_quirks *q, int dup_f
     p = put_mean_std(p, &f->idle);
     p = put_i(p, f->idle.n ? f->idle.hi : 0);
     p = put_i(p, f->idle.n ? f->idle.lo : 0);
-    return (int)(p - buf);
+    return p;
 }

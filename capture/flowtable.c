@@ -65,6 +65,7 @@ struct ns_meter {
     uint64_t released_at_us;     /* packet time of the last release (0: none pending) */
     uint32_t released_from;      /* capacity before that release */
     struct ns_meter_stats stats;
+    struct ns_row_memo row_memo;
     char row[ROW_MAX];
 };
 
@@ -426,7 +427,7 @@ static void finish(struct ns_meter *m, uint32_t i, int evicted)
             row = m->row;
             size = sizeof m->row;
         }
-        int n = ns_flow_format(&e->flow, &m->q, m->cfg.cic2017_header, row, size);
+        int n = ns_flow_format(&e->flow, &m->q, m->cfg.cic2017_header, &m->row_memo, row, size);
         if (n > 0) {
             m->emit(m->ctx, row, (size_t)n);
             m->stats.flows_emitted++;

@@ -1,4 +1,4 @@
-"""Write small synthetic classic pcap files (Ethernet/IPv4/UDP) for the meter's hardening tests."""
+"""Write small synthetic classic pcap files (Ethernet/IPv4/UDP or TCP) for the meter's tests."""
 
 from __future__ import annotations
 
@@ -14,6 +14,17 @@ def udp_frame(src: int, dst: int, sport: int, dport: int, payload: int = 8) -> b
     udp = struct.pack("!HHHH", sport, dport, 8 + payload, 0) + b"\x00" * payload
     ip = struct.pack("!BBHHHBBHII", 0x45, 0, 20 + len(udp), 0, 0, 64, 17, 0, src, dst)
     return b"\x02" * 6 + b"\x04" * 6 + b"\x08\x00" + ip + udp
+
+
+def tcp_frame(src: int, dst: int, sport: int, dport: int, flags: int, *, window: int = 1024,
+              options: int = 0, payload: int = 0, padding: int = 0) -> bytes:
+    """One Ethernet/IPv4/TCP frame: `options` bytes of TCP options (a multiple of 4), `payload`
+    bytes of data, `padding` bytes after the IP packet (Ethernet padding: captured, not in the IP
+    length).  Checksums are left 0 (the meter ignores them)."""
+    tcp = struct.pack("!HHIIBBHHH", sport, dport, 1, 0, (5 + options // 4) << 4, flags, window, 0, 0)
+    tcp += b"\x01" * options + b"\x00" * payload
+    ip = struct.pack("!BBHHHBBHII", 0x45, 0, 20 + len(tcp), 0, 0, 64, 6, 0, src, dst)
+    return b"\x02" * 6 + b"\x04" * 6 + b"\x08\x00" + ip + tcp + b"\x00" * padding
 
 
 def record(ts_us: int, frame: bytes, wirelen: int | None = None) -> bytes:

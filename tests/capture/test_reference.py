@@ -17,6 +17,7 @@ import pytest
 
 from flows.schema import COLUMN_KINDS, FLOW_COLUMNS
 from tests.capture.meter_run import flow_key, run_meter
+from tests.capture.pcapgen import record, tcp_frame, udp_frame, write_pcap
 from tests.capture.reference_meter import ReferenceMeter, read_capture, run_reference
 
 REL_TOL = 1e-6
@@ -123,6 +124,56 @@ def test_clean_profile_matches_reference(meter_bin: Path, pcaps: Path, tmp_path:
     assert run.stats["flows_emitted"] == len(run.rows)
     problems = compare(ref.rows, run.rows, FLOW_COLUMNS)
     assert not problems, f"{capture}: {len(problems)} differences\n{_report(problems)}"
+
+
+SYN, RST, PSH, ACK, URG = 0x02, 0x04, 0x08, 0x10, 0x20
+
+
+def one_packet_variants(start_us: int) -> list[bytes]:
+    """Runs of one-packet TCP/UDP flows where each flow differs from the one before in one thing
+    only: direction (a SYN+ACK opens a flow backward), flags, window, header length, payload,
+    Ethernet padding, protocol; then some of the same 5-tuples get a second packet (the meter keeps
+    a one-packet flow's packet aside and writes its features from it; the second packet must find
+    the first one's effects in place)."""
+    server, frames = 0x0AC80001, []
+    variants = [dict(flags=SYN), dict(flags=SYN | ACK), dict(flags=SYN), dict(flags=SYN, window=512),
+                dict(flags=SYN, options=12), dict(flags=SYN | PSH, payload=10),
+                dict(flags=SYN | PSH, payload=10, padding=6), dict(flags=RST), dict(flags=ACK | URG),
+                dict(flags=SYN | ACK, window=0), dict(flags=SYN | ACK, window=0)]
+    port = 2000
+    for repeat in range(3):
+        for v in variants:
+            port += 1
+            frames.append((port, tcp_frame(0x0A000001, server, port, 80, **v)))
+        port += 1
+        frames.append((port, udp_frame(0x0A000001, server, port, 53)))
+    records = [record(start_us + i * 1000, f) for i, (_, f) in enumerate(frames)]
+    # a second packet, 2 s later, for every third flow: the server's answer
+    later = start_us + 2_000_000
+    for i, (p, _) in enumerate(frames[::3]):
+        records.append(record(later + i * 1000, tcp_frame(server, 0x0A000001, 80, p, ACK, payload=5)))
+    # A backward one-packet flow next to a forward one with the very same packet: a conversation
+    # outlives the flow timeout (120 s), so the server's next packet starts a successor flow in
+    # the conversation's direction, where it is backward; a new client flow then sends the same
+    # bytes forward.
+    t0 = start_us + 10_000_000
+    records += [record(t0 + s * 1_000_000, tcp_frame(0x0A000001, server, 3000, 80, ACK, payload=5)) for s in (0, 60, 119)]
+    records.append(record(t0 + 121_000_000, tcp_frame(server, 0x0A000001, 80, 3000, ACK, payload=5)))
+    records.append(record(t0 + 121_001_000, tcp_frame(0x0A000001, server, 3001, 80, ACK, payload=5)))
+    return records
+
+
+@pytest.mark.parametrize("profile", ["clean", "engelen"])
+def test_one_packet_flows_in_a_row_match_reference(meter_bin: Path, tmp_path: Path, profile: str) -> None:
+    """One-packet flows that differ from their neighbour in a single attribute, then second packets."""
+    path = write_pcap(tmp_path / "variants.pcap", one_packet_variants(1_500_000_000_000_000))
+    tcp_only = profile == "engelen"  # the reference's engelen profile covers TCP
+    run = run_meter(meter_bin, path, tmp_path, "--profile", profile, *(["-f", "tcp"] if tcp_only else []))
+    assert run.returncode == 0, run.stderr
+    ref = reference_rows(path, profile, "tcp" if tcp_only else None)
+    assert len(run.rows) == len(ref.rows) >= (36 if tcp_only else 39)
+    problems = compare(ref.rows, run.rows, ENGELEN_SAME if tcp_only else FLOW_COLUMNS)
+    assert not problems, f"{len(problems)} differences\n{_report(problems)}"
 
 
 @pytest.mark.parametrize("capture", ["protocols/tor.pcap", "protocols/googledns_android10.pcap"])
