@@ -141,7 +141,7 @@ def one_packet_variants(start_us: int) -> list[bytes]:
                 dict(flags=SYN | PSH, payload=10, padding=6), dict(flags=RST), dict(flags=ACK | URG),
                 dict(flags=SYN | ACK, window=0), dict(flags=SYN | ACK, window=0)]
     port = 2000
-    for repeat in range(3):
+    for _repeat in range(3):
         for v in variants:
             port += 1
             frames.append((port, tcp_frame(0x0A000001, server, port, 80, **v)))
@@ -157,7 +157,8 @@ def one_packet_variants(start_us: int) -> list[bytes]:
     # the conversation's direction, where it is backward; a new client flow then sends the same
     # bytes forward.
     t0 = start_us + 10_000_000
-    records += [record(t0 + s * 1_000_000, tcp_frame(0x0A000001, server, 3000, 80, ACK, payload=5)) for s in (0, 60, 119)]
+    records += [record(t0 + s * 1_000_000, tcp_frame(0x0A000001, server, 3000, 80, ACK, payload=5))
+                for s in (0, 60, 119)]
     records.append(record(t0 + 121_000_000, tcp_frame(server, 0x0A000001, 80, 3000, ACK, payload=5)))
     records.append(record(t0 + 121_001_000, tcp_frame(0x0A000001, server, 3001, 80, ACK, payload=5)))
     return records
