@@ -160,6 +160,17 @@ def _stop_on_signals(stop: Any) -> None:
 
 # -- output --------------------------------------------------------------------------------------
 
+#: What the summary says of each sink counter that is not zero (sent and failed always).
+_SINK_OUTCOMES = (("sent", "sent"), ("failed", "failed"), ("retried", "retried"),
+                  ("summarized", "folded into summaries (rate limit)"),
+                  ("dropped", "dropped (sink queue full: the sink could not keep up)"))
+
+
+def sink_counts_text(counts: dict[str, int]) -> str:
+    """``132102 sent, 0 failed, 960000 dropped (...)``: every alert a sink did not send is told."""
+    return ", ".join(f"{counts.get(key, 0)} {text}" for key, text in _SINK_OUTCOMES
+                     if key in ("sent", "failed") or counts.get(key, 0))
+
 def print_summary(model: Any, summary: Any, source: str, meter_stats: dict[str, int] | None,
                   alert_stats: dict[str, dict[str, int]], verdict_log: Any, restarts: int = 0,
                   figures: str | None = None) -> None:
@@ -180,8 +191,8 @@ def print_summary(model: Any, summary: Any, source: str, meter_stats: dict[str, 
     for group, n in sorted(summary.by_group.items(), key=lambda kv: (-kv[1], kv[0])):
         print(f"{group:<24}{n:>10}{n / max(summary.flows, 1):>9.1%}")
     print(f"unjudged  {summary.unjudged} (every feature the model reads missing or infinite)")
-    sinks = ", ".join(f"{name}: {c.get('sent', 0)} sent, {c.get('failed', 0)} failed"
-                      for name, c in sorted(alert_stats.items())) or "no sink enabled"
+    sinks = "; ".join(f"{name}: {sink_counts_text(c)}" for name, c in sorted(alert_stats.items()))
+    sinks = sinks or "no sink enabled"
     print(f"alerts    {summary.detections} flow detections; {sinks}")
     if verdict_log is not None:
         files = verdict_log.files()

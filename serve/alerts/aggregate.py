@@ -12,6 +12,7 @@ window and hands each one out once when its window has passed.
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -132,7 +133,9 @@ class Aggregator:
         self._window_s = window_s
         self._max_open = max_open
         self._clock = clock
-        self._open: dict[tuple[str, str, str], tuple[float, Alert]] = {}  # insertion order = age
+        # insertion order = age; an OrderedDict, because taking from the front of a plain dict
+        # skips every slot deleted before it (quadratic once a flood keeps max_open aggregates open)
+        self._open: OrderedDict[tuple[str, str, str], tuple[float, Alert]] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._open)
@@ -149,18 +152,18 @@ class Aggregator:
                 opened[1].merge(alert)
         ready = self.due(now)
         while len(self._open) > self._max_open:
-            ready.append(self._open.pop(next(iter(self._open)))[1])
+            ready.append(self._open.popitem(last=False)[1][1])
         return ready
 
     def due(self, now: float | None = None) -> list[Alert]:
         """Remove and return the aggregates whose window has passed."""
         now = self._clock() if now is None else now
         ready = []
-        for key, (opened, alert) in list(self._open.items()):
+        while self._open:  # oldest first: stop at the first one still in its window
+            opened, alert = self._open[next(iter(self._open))]
             if now - opened < self._window_s:
                 break  # insertion order: every later aggregate opened later still
-            ready.append(alert)
-            del self._open[key]
+            ready.append(self._open.popitem(last=False)[1][1])
         return ready
 
     def drain(self) -> list[Alert]:

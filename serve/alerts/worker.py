@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 COUNTERS = ("sent", "failed", "retried", "dropped", "summarized")
 
 _IDLE_POLL_S = 0.2  # how often an idle worker looks at its summary and at close()
+_DROP_WARN_EVERY_S = 60.0  # while a sink drops alerts, one warning a minute
 
 
 class RateLimiter:
@@ -62,6 +63,7 @@ class SinkWorker:
         self._counts_lock = threading.Lock()
         self._closing = threading.Event()
         self._deadline: float | None = None  # set by close(): retries stop when it would pass
+        self._drop_warned: float | None = None  # when the last "queue full" warning was logged
         self._thread = threading.Thread(target=self._run, name=f"alert-sink-{sink.name}", daemon=True)
         self._thread.start()
 
@@ -87,6 +89,11 @@ class SinkWorker:
             except queue.Full:
                 pass
         self._count("dropped")
+        now = time.monotonic()
+        if self._drop_warned is None or now - self._drop_warned >= _DROP_WARN_EVERY_S:
+            self._drop_warned = now
+            log.warning("alert sink %s cannot keep up: its queue is full, alerts are dropped (%d so far; "
+                        "netsentry_alerts{outcome=\"dropped\"})", self.name, self.stats()["dropped"])
         return False
 
     def close(self, timeout: float) -> None:

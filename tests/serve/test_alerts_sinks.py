@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import threading
@@ -13,6 +14,7 @@ from typing import Any
 import pytest
 
 from serve.alerts import AlertConfigError, AlertManager
+from serve.cli import sink_counts_text
 from tests.serve.alert_data import alerts_config, verdict_frame
 from tests.serve.alert_servers import (
     HOST,
@@ -306,8 +308,9 @@ def test_close_cuts_retries_short(tmp_path: Path) -> None:
     assert not any(t.name == "alert-sink-webhook" and t.is_alive() for t in threading.enumerate())
 
 
-def test_stuck_sink_never_blocks_submit(tmp_path: Path) -> None:
-    with SilentServer() as silent:
+def test_stuck_sink_never_blocks_submit(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """... and what it drops is told: one warning a minute, and in classify's summary line."""
+    with SilentServer() as silent, caplog.at_level(logging.WARNING, logger="serve.alerts.worker"):
         cfg = _email_cfg(tmp_path, silent.port, timeout_s=60)
         cfg["sinks"]["email"]["queue_size"] = 2
         cfg["aggregation"] = {"window_s": 0}
@@ -320,6 +323,10 @@ def test_stuck_sink_never_blocks_submit(tmp_path: Path) -> None:
         stats = manager.stats()
         assert stats["email"]["dropped"] == 2  # 1 in flight, 2 queued, 2 dropped
         assert stats["email"]["sent"] == 0
+        warned = [r.getMessage() for r in caplog.records if "cannot keep up" in r.getMessage()]
+        assert len(warned) == 1 and "alert sink email" in warned[0]  # once, not per alert
+        assert sink_counts_text(stats["email"]) == (
+            "0 sent, 0 failed, 2 dropped (sink queue full: the sink could not keep up)")
         assert wait_for(lambda: manager.stats()["eve"]["sent"] == 5)  # other sinks keep going
         manager.close(timeout=0.5)
         assert manager.stats()["email"]["dropped"] == 4  # the 2 still queued at close, too
