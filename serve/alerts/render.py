@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from serve.alerts.alert import Alert, Summary, eve_time
+from serve.alerts.alert import Alert, Rule, Summary, eve_time
 
 #: The key of our own fields in EVE records.
 EXTRA_KEY = "netsentry"
@@ -19,11 +19,35 @@ EXTRA_KEY = "netsentry"
 _NO_PORTS = {1, 58}  # ICMP and ICMPv6: Suricata writes no ports for them
 
 
+def _rule_record(rule: Rule) -> dict[str, Any]:
+    """The ``alert{}`` object of a rule's events (built once per rule: rules are few and frozen)."""
+    cached = _RULE_RECORDS.get(rule)
+    if cached is None:
+        cached = _RULE_RECORDS[rule] = {
+            "action": rule.action,
+            "gid": rule.gid,
+            "signature_id": rule.signature_id,
+            "rev": rule.rev,
+            "signature": rule.signature,
+            "category": rule.category,
+            "severity": rule.severity,
+        }
+    return cached
+
+
+_RULE_RECORDS: dict[Rule, dict[str, Any]] = {}
+
+
 def eve_record(alert: Alert) -> dict[str, Any]:
     """``alert`` as a Suricata EVE alert event (a dict ready for ``json.dumps``)."""
     assert alert.first_seen is not None and alert.last_seen is not None
+    start = eve_time(alert.flow_start)
+    end = eve_time(alert.flow_end)
+    # an aggregate of one flow (most of a flood's) is seen from its start to its end: no new text
+    first = start if alert.first_seen == alert.flow_start else eve_time(alert.first_seen)
+    last = end if alert.last_seen == alert.flow_end else eve_time(alert.last_seen)
     record: dict[str, Any] = {
-        "timestamp": eve_time(alert.flow_start),
+        "timestamp": start,
         "flow_id": alert.flow_id,
         "event_type": "alert",
         "src_ip": alert.src_ip,
@@ -34,23 +58,14 @@ def eve_record(alert: Alert) -> dict[str, Any]:
     if alert.protocol not in _NO_PORTS:
         record["dest_port"] = alert.dest_port
     record["proto"] = alert.proto
-    rule = alert.rule
-    record["alert"] = {
-        "action": rule.action,
-        "gid": rule.gid,
-        "signature_id": rule.signature_id,
-        "rev": rule.rev,
-        "signature": rule.signature,
-        "category": rule.category,
-        "severity": rule.severity,
-    }
+    record["alert"] = _rule_record(alert.rule)
     record["flow"] = {
         "pkts_toserver": alert.pkts_toserver,
         "pkts_toclient": alert.pkts_toclient,
         "bytes_toserver": alert.bytes_toserver,
         "bytes_toclient": alert.bytes_toclient,
-        "start": eve_time(alert.flow_start),
-        "end": eve_time(alert.flow_end),
+        "start": start,
+        "end": end,
     }
     record[EXTRA_KEY] = {
         "group": alert.group,
@@ -58,8 +73,8 @@ def eve_record(alert: Alert) -> dict[str, Any]:
         "model": alert.model_name,
         "version": alert.model_version,
         "count": alert.count,
-        "first_seen": eve_time(alert.first_seen),
-        "last_seen": eve_time(alert.last_seen),
+        "first_seen": first,
+        "last_seen": last,
     }
     return record
 

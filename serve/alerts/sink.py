@@ -25,6 +25,9 @@ class Sink(ABC):
 
     #: The sink type as written in the config (``type:`` or the sink's key).
     kind: str = ""
+    #: Whether :meth:`send_many` delivers a list of alerts all at once or not at all (so a failed
+    #: list can be retried whole); the worker then hands over what queued up in one call.
+    atomic_batches: bool = False
 
     def __init__(self, name: str, options: Mapping[str, Any]) -> None:
         self.name = name
@@ -33,6 +36,11 @@ class Sink(ABC):
     @abstractmethod
     def send(self, alert: Alert) -> None:
         """Deliver one alert; raise on failure."""
+
+    def send_many(self, alerts: list[Alert]) -> None:
+        """Deliver several alerts; raise on failure.  Only called on sinks with ``atomic_batches``."""
+        for alert in alerts:
+            self.send(alert)
 
     @abstractmethod
     def send_summary(self, summary: Summary) -> None:

@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 COUNTERS = ("sent", "failed", "retried", "dropped", "summarized")
 
 _IDLE_POLL_S = 0.2  # how often an idle worker looks at its summary and at close()
+_BATCH_MAX = 256  # alerts handed to a sink with atomic batches in one call (what queued up)
 _DROP_WARN_EVERY_S = 60.0  # while a sink drops alerts, one warning a minute
 
 
@@ -131,9 +132,22 @@ class SinkWorker:
                     break
                 self._guarded(self._maybe_send_summary)
                 continue
-            self._guarded(lambda alert=alert: self._handle(alert))
+            if self.sink.atomic_batches and self._limiter is None:
+                batch = self._take_more([alert])
+                self._guarded(lambda b=batch: self._deliver(lambda: self.sink.send_many(b), len(b)))
+            else:
+                self._guarded(lambda alert=alert: self._handle(alert))
         if self._summary.alerts:  # the last word on close, whatever the rate limit says
             self._guarded(self._send_summary)
+
+    def _take_more(self, batch: list[Alert]) -> list[Alert]:
+        """``batch`` plus whatever else is queued now, up to _BATCH_MAX alerts (never waits)."""
+        while len(batch) < _BATCH_MAX:
+            try:
+                batch.append(self._queue.get_nowait())
+            except queue.Empty:
+                break
+        return batch
 
     def _guarded(self, step: Callable[[], None]) -> None:
         """Run one step of the loop; a bug in it is logged, never the end of the sink's thread."""
@@ -159,8 +173,9 @@ class SinkWorker:
         summary, self._summary = self._summary, Summary()
         self._deliver(lambda: self.sink.send_summary(summary))
 
-    def _deliver(self, attempt: Callable[[], None]) -> None:
-        """Run ``attempt`` until it succeeds or the retry policy (or close()'s deadline) is spent."""
+    def _deliver(self, attempt: Callable[[], None], alerts: int = 1) -> None:
+        """Run ``attempt`` (delivering ``alerts`` alerts) until it succeeds or the retry policy (or
+        close()'s deadline) is spent; the counters move by ``alerts``."""
         delay = self._retry.backoff_s
         for tries in range(1, self._retry.attempts + 1):
             try:
@@ -170,12 +185,12 @@ class SinkWorker:
                 log.warning("alert sink %s (%s): %s%s", self.name, self.sink.describe(),
                             _one_line(exc), "; giving up" if last else f"; retrying in {delay:.1f} s")
                 if last or not self._backoff(delay):
-                    self._count("failed")
+                    self._count("failed", alerts)
                     return
-                self._count("retried")
+                self._count("retried", alerts)
                 delay = min(delay * 2, self._retry.max_backoff_s)
                 continue
-            self._count("sent")
+            self._count("sent", alerts)
             return
 
     def _fits(self, delay: float) -> bool:
