@@ -11,6 +11,7 @@ User mistakes end in one line on stderr and a non-zero exit status, never a trac
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import signal
 import sys
@@ -267,6 +268,10 @@ def _run(args: argparse.Namespace, daemon: bool) -> int:
     batcher = Batcher(int(sc["batch"]["max_rows"]), float(sc["batch"]["max_wait_ms"]) / 1e3,
                       when_idle=bool(sc["batch"]["when_idle"]))
     path = FlowPath(slot, verdicts, batcher, alerts, verdict_log, metrics)
+    # Everything loaded so far (MLflow, pandas, scikit-learn, the model: millions of objects) stays
+    # for the whole run; out of the collector's sight, because a flood allocates objects per alert
+    # and every full collection walked that heap again (classify, 1.2M-flow flood: 18 s -> 12 s).
+    gc.freeze()
     slot.start()
     try:
         summary = path.run(frames)

@@ -42,6 +42,11 @@ def _datetime(us: int) -> datetime:
     return _EPOCH + timedelta(microseconds=us)
 
 
+def _datetimes(us: np.ndarray) -> list[datetime]:
+    """``_datetime`` of each value, in one vectorised conversion (UTC-aware, µs exact)."""
+    return pd.to_datetime(us, unit="us", utc=True).to_pydatetime().tolist()
+
+
 def _thresholds(groups: pd.Index, settings: AlertSettings) -> np.ndarray:
     """Per distinct group, the probability it needs to alert (never for BENIGN/UNJUDGED); the last
     entry is for a missing group (code -1), which gets the default threshold."""
@@ -89,11 +94,12 @@ def batch_alerts(detections: pd.DataFrame, settings: AlertSettings) -> list[Aler
     firsts = np.asarray([agg[0] for agg in folded.values()], dtype=np.intp)
     col = {c: detections[c].to_numpy(dtype=np.int64)[firsts].tolist() for c in _INTS}
     col.update({c: detections[c].to_numpy(dtype=object)[firsts].tolist() for c in _STRS})
-    starts = start[firsts].tolist()
+    first_starts = _datetimes(start[firsts])
+    first_ends = _datetimes(end[firsts])
     rules = {g: settings.rule(str(g)) for g in set(group)}
     alerts = []
     for j, ((s, d, g), (i, count, last, best)) in enumerate(folded.items()):
-        first_start = _datetime(starts[j])
+        first_start, first_end = first_starts[j], first_ends[j]
         alerts.append(
             Alert(
                 group=str(g),
@@ -104,7 +110,7 @@ def batch_alerts(detections: pd.DataFrame, settings: AlertSettings) -> list[Aler
                 protocol=col["Protocol"][j],
                 flow_id=flow_id(str(col["Flow ID"][j]), str(col["Timestamp"][j])),
                 flow_start=first_start,
-                flow_end=_datetime(ends[i]),
+                flow_end=first_end,
                 pkts_toserver=col["Total Fwd Packets"][j],
                 pkts_toclient=col["Total Backward Packets"][j],
                 bytes_toserver=col["Total Length of Fwd Packets"][j],
@@ -115,7 +121,7 @@ def batch_alerts(detections: pd.DataFrame, settings: AlertSettings) -> list[Aler
                 rule=rules[g],
                 count=count,
                 first_seen=first_start,
-                last_seen=_datetime(last),
+                last_seen=first_end if last == ends[i] else _datetime(last),
             )
         )
     return alerts
