@@ -6,18 +6,17 @@ removed it), so log shippers following the path keep receiving alerts.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, Any
 
+import orjson
+
 from serve.alerts.alert import Alert, Summary
 from serve.alerts.render import eve_record, summary_record
 from serve.alerts.settings import AlertConfigError
 from serve.alerts.sink import Sink, option
-
-_ENCODE = json.JSONEncoder(separators=(",", ":")).encode  # built once: dumps() builds one per call
 
 #: Relative paths in the config are taken from the project root (as the sensor's other paths).
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
@@ -33,7 +32,7 @@ class EveSink(Sink):
         super().__init__(name, options)
         path = Path(str(option(options, "path", required=True))).expanduser()
         self.path = path if path.is_absolute() else PROJECT_ROOT / path
-        self._file: IO[str] | None = None
+        self._file: IO[bytes] | None = None
         self._inode: tuple[int, int] | None = None
         try:  # an unwritable path is the user's to fix: say so now, not at the first alert
             self._open()
@@ -44,12 +43,12 @@ class EveSink(Sink):
     def describe(self) -> str:
         return f"eve {self.path}"
 
-    def _open(self) -> IO[str]:
+    def _open(self) -> IO[bytes]:
         if self._file is not None and not self._rotated():
             return self._file
         self.close()
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = open(self.path, "a", encoding="utf-8")  # held open across alerts
+        self._file = open(self.path, "ab")  # held open across alerts; UTF-8 JSON lines
         st = os.fstat(self._file.fileno())
         self._inode = (st.st_dev, st.st_ino)
         return self._file
@@ -62,7 +61,8 @@ class EveSink(Sink):
         return (st.st_dev, st.st_ino) != self._inode
 
     def _write(self, records: list[dict[str, Any]]) -> None:
-        text = "".join(_ENCODE(record) + "\n" for record in records)
+        # orjson: compact UTF-8 JSON, 5-10x faster than json.dumps (a flood is a million lines)
+        text = b"".join(orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE) for record in records)
         fh = self._open()  # one look for a rotation per write, not per line
         fh.write(text)
         fh.flush()  # a shipper tailing the file sees whole lines at once
