@@ -94,7 +94,7 @@ class SinkWorker:
         if self._drop_warned is None or now - self._drop_warned >= _DROP_WARN_EVERY_S:
             self._drop_warned = now
             log.warning("alert sink %s cannot keep up: its queue is full, alerts are dropped (%d so far; "
-                        "netsentry_alerts{outcome=\"dropped\"})", self.name, self.stats()["dropped"])
+                        "netsentry_alerts_total{outcome=\"dropped\"})", self.name, self.stats()["dropped"])
         return False
 
     def close(self, timeout: float) -> None:
