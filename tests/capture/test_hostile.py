@@ -92,9 +92,11 @@ def test_table_memory_is_given_back_after_a_flood(build: str, request: pytest.Fi
     assert s["table_bytes"] < 2_000_000 < s["table_peak_bytes"]
 
 
+@pytest.mark.parametrize("build", ["meter_bin", "meter_asan_bin"])
 @pytest.mark.parametrize("quiet_s, given_back", [(200, False), (300, True)])
-def test_a_flood_that_comes_back_keeps_the_table_longer(meter_bin: Path, tmp_path: Path, quiet_s: int,
-                                                        given_back: bool) -> None:
+def test_a_flood_that_comes_back_keeps_the_table_longer(
+    build: str, request: pytest.FixtureRequest, tmp_path: Path, quiet_s: int, given_back: bool
+) -> None:
     """Flood, quiet, memory given back after one flow timeout (120 s); the flood comes back at once,
     so the release was wasted: the table now waits two timeouts.  After the second flood, 200 s of
     quiet keep the memory (it is only compacted); 300 s give it back."""
@@ -106,7 +108,7 @@ def test_a_flood_that_comes_back_keeps_the_table_longer(meter_bin: Path, tmp_pat
         *one_packet_flows(flood, START_US), *late(300, 500),  # released at +500
         *one_packet_flows(flood, START_US + 600_000_000),     # grows back 100 s later
         *late(900, 900 + quiet_s)])                           # oversized from +900
-    s = meter_stats(meter_bin, capture, tmp_path)
+    s = meter_stats(request.getfixturevalue(build), capture, tmp_path)  # compaction under ASan too
     assert s["flows_emitted"] == 2 * flood + 4 and s["max_active_flows"] == flood + 1  # + the one at +500
     big = flood * s["bytes_per_flow"] // 2
     assert s["table_peak_bytes"] >= big
