@@ -1,9 +1,11 @@
 """One thread per sink: a bounded queue, a rate limit, retries with backoff, and counters.
 
-``offer()`` never blocks: when the queue is full the alert is dropped and counted, because a
-stuck SIEM or mail server must never slow classification.  The thread delivers alerts in order;
-over the rate limit it folds them into one :class:`Summary`, sent when the limit allows again (or
-on close), so a flood yields a handful of messages that still account for every detection.
+``offer()`` never blocks: when the queue is full the alert is dropped, counted and warned about
+(once a minute), because a stuck SIEM or mail server must never slow classification.  The thread
+delivers alerts in order; over the rate limit it folds them into one :class:`Summary`, sent when
+the limit allows again (or on close), so a flood yields a handful of messages that still account
+for every detection.  A sink without a rate limit whose ``send_many`` is all-or-nothing (the EVE
+file) gets everything that queued up at once, up to _BATCH_MAX alerts per call.
 """
 
 from __future__ import annotations
