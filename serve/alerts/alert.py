@@ -41,13 +41,24 @@ def eve_time(moment: datetime) -> str:
     """``moment`` in UTC as EVE writes timestamps: ``2017-07-06T13:40:07.419016+0000`` (no colon).
 
     Naive datetimes are taken as UTC (the meter's timestamps are).  Formatted by hand: strftime
-    with ``%z`` was most of the cost of an EVE line.
+    with ``%z`` was most of the cost of an EVE line; the text up to the second is kept per second
+    (a flood's alerts share their seconds), the microseconds are added each time.
     """
     if moment.tzinfo is not None and moment.utcoffset():
         moment = moment.astimezone(UTC)
     m = moment
-    return (f"{m.year:04d}-{m.month:02d}-{m.day:02d}T{m.hour:02d}:{m.minute:02d}:{m.second:02d}"
-            f".{m.microsecond:06d}+0000")
+    key = (m.year, m.month, m.day, m.hour, m.minute, m.second)
+    head = _SECONDS.get(key)
+    if head is None:
+        if len(_SECONDS) >= _SECONDS_KEPT:
+            _SECONDS.clear()
+        head = f"{m.year:04d}-{m.month:02d}-{m.day:02d}T{m.hour:02d}:{m.minute:02d}:{m.second:02d}."
+        _SECONDS[key] = head
+    return f"{head}{m.microsecond:06d}+0000"
+
+
+_SECONDS: dict[tuple[int, ...], str] = {}  # "YYYY-MM-DDTHH:MM:SS." by second (values never change)
+_SECONDS_KEPT = 4096
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import numpy as np
@@ -68,6 +68,12 @@ def test_eve_time_is_utc_without_colon_in_the_offset() -> None:
     assert eve_time(datetime(2017, 7, 6, 13, 40, 7, 419016)) == "2017-07-06T13:40:07.419016+0000"
     local = datetime(2017, 7, 6, 15, 40, 7, 5, tzinfo=timezone(timedelta(hours=2)))
     assert eve_time(local) == "2017-07-06T13:40:07.000005+0000"
+    # many moments, many sharing a second (the text up to the second is reused), vs strftime
+    rng = np.random.default_rng(7)
+    start = datetime(2017, 7, 6, tzinfo=UTC)
+    for offset_us in rng.integers(0, 10_000 * 1_000_000, 20_000).tolist():
+        moment = start + timedelta(microseconds=offset_us)
+        assert eve_time(moment) == moment.strftime("%Y-%m-%dT%H:%M:%S.%f+0000")
 
 
 def test_flow_id_is_stable_and_distinguishes_flows() -> None:
