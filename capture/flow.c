@@ -449,6 +449,17 @@ HOT_INLINE char *put_stat4(char *p, const struct ns_stat *s, int with_total)
     return put_i(p, s->lo);
 }
 
+/* ",max,min,mean,std" of a packet-length statistic; [*mean, *mean_end) is the mean's text. */
+HOT_INLINE char *put_len_stat(char *p, const struct ns_stat *s, char **mean, char **mean_end)
+{
+    p = put_i(p, s->n ? s->hi : 0);
+    p = put_i(p, s->n ? s->lo : 0);
+    *mean = p;
+    p = put_f(p, stat_mean(s));
+    *mean_end = p;
+    return put_f(p, stat_std(s));
+}
+
 static const char octet_names[256][4] = {
     "0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13", "14", "15", "16", "17",
     "18", "19", "20", "21", "22", "23", "24", "25", "26", "27", "28", "29", "30", "31", "32", "33",
@@ -669,19 +680,10 @@ static char *put_features(char *p, const struct ns_flow *f, const struct ns_quir
     p = put_u(p, n_bwd);
     p = put_i(p, (int64_t)f->fwd_len.sum);
     p = put_i(p, (int64_t)f->bwd_len.sum);
-    p = put_i(p, f->fwd_len.n ? f->fwd_len.hi : 0);
-    p = put_i(p, f->fwd_len.n ? f->fwd_len.lo : 0);
     /* the means appear again as the average segment sizes: formatted once */
-    char *fwd_mean = p;
-    p = put_f(p, stat_mean(&f->fwd_len));
-    char *fwd_mean_end = p;
-    p = put_f(p, stat_std(&f->fwd_len));
-    p = put_i(p, f->bwd_len.n ? f->bwd_len.hi : 0);
-    p = put_i(p, f->bwd_len.n ? f->bwd_len.lo : 0);
-    char *bwd_mean = p;
-    p = put_f(p, stat_mean(&f->bwd_len));
-    char *bwd_mean_end = p;
-    p = put_f(p, stat_std(&f->bwd_len));
+    char *fwd_mean, *fwd_mean_end, *bwd_mean, *bwd_mean_end;
+    p = put_len_stat(p, &f->fwd_len, &fwd_mean, &fwd_mean_end);
+    p = put_len_stat(p, &f->bwd_len, &bwd_mean, &bwd_mean_end);
     if (duration != 0) {
         p = put_f(p, (double)bytes / seconds);
         p = put_f(p, (double)n_all / seconds);
@@ -749,11 +751,6 @@ static char *put_features(char *p, const struct ns_flow *f, const struct ns_quir
     p = put_i(p, f->init_win_bwd);
     p = put_u(p, f->act_data_fwd);
     p = put_i(p, f->fwd_min_hdr < 0 ? 0 : f->fwd_min_hdr);
-    p = put_mean_std(p, &f->active);
-    p = put_i(p, f->active.n ? f->active.hi : 0);
-    p = put_i(p, f->active.n ? f->active.lo : 0);
-    p = put_mean_std(p, &f->idle);
-    p = put_i(p, f->idle.n ? f->idle.hi : 0);
-    p = put_i(p, f->idle.n ? f->idle.lo : 0);
-    return p;
+    p = put_stat4(p, &f->active, 0);
+    return put_stat4(p, &f->idle, 0);
 }

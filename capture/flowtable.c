@@ -23,7 +23,7 @@
 #define NIL UINT32_MAX
 #define MIN_CAPACITY 1024u /* entries of the pool at start and after a shrink */
 #define MIN_SLOTS 2048u    /* its index */
-#define SHRINK_MIN_CAPACITY 65536u /* see compact() */
+#define SHRINK_MIN_CAPACITY 65536u /* see compact_into() */
 #define SHRINK_FACTOR 32u
 #define MAX_HOLD_TIMEOUTS 16u /* see release() */
 #define ROW_MAX 8192
@@ -531,11 +531,6 @@ static int compact_into(struct ns_meter *m, uint64_t *slots, uint32_t nslots)
     return 0;
 }
 
-static void compact(struct ns_meter *m)
-{
-    compact_into(m, m->slots, m->nslots);
-}
-
 /* Compact into a pool and an index sized for the live flows and give the rest back. */
 static void release(struct ns_meter *m, uint64_t now_us)
 {
@@ -575,7 +570,7 @@ void ns_meter_tick(struct ns_meter *m, uint64_t now_us)
             release(m, now_us);
             m->oversized_since_us = 0;
         } else if (!m->compacted && now_us - m->oversized_since_us >= m->timeout_us) {
-            compact(m); /* this flood is over, not pausing */
+            compact_into(m, m->slots, m->nslots); /* this flood is over, not pausing */
             m->compacted = 1;
         }
     } else {
