@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import numpy as np
 import pandas as pd
@@ -24,7 +24,6 @@ from serve.alerts.settings import AlertSettings
 from serve.verdict import BENIGN, UNJUDGED
 
 _TIME_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _INTS = ("Source Port", "Destination Port", "Protocol", "Total Fwd Packets", "Total Backward Packets",
          "Total Length of Fwd Packets", "Total Length of Bwd Packets")
 _STRS = ("Flow ID", "Timestamp", "model_name", "model_version")
@@ -38,12 +37,8 @@ def _start_us(column: pd.Series) -> np.ndarray:
     return start.dt.as_unit("us").to_numpy(dtype="datetime64[us]").astype(np.int64)
 
 
-def _datetime(us: int) -> datetime:
-    return _EPOCH + timedelta(microseconds=us)
-
-
 def _datetimes(us: np.ndarray) -> list[datetime]:
-    """``_datetime`` of each value, in one vectorised conversion (UTC-aware, µs exact)."""
+    """µs since the epoch as UTC-aware datetimes, in one vectorised conversion (µs exact)."""
     return pd.to_datetime(us, unit="us", utc=True).to_pydatetime().tolist()
 
 
@@ -96,10 +91,11 @@ def batch_alerts(detections: pd.DataFrame, settings: AlertSettings) -> list[Aler
     col.update({c: detections[c].to_numpy(dtype=object)[firsts].tolist() for c in _STRS})
     first_starts = _datetimes(start[firsts])
     first_ends = _datetimes(end[firsts])
+    lasts = _datetimes(np.asarray([agg[2] for agg in folded.values()], dtype=np.int64))
     rules = {g: settings.rule(str(g)) for g in set(group)}
     alerts = []
-    for j, ((s, d, g), (i, count, last, best)) in enumerate(folded.items()):
-        first_start, first_end = first_starts[j], first_ends[j]
+    for j, ((s, d, g), (_, count, _, best)) in enumerate(folded.items()):
+        first_start = first_starts[j]
         alerts.append(
             Alert(
                 group=str(g),
@@ -110,7 +106,7 @@ def batch_alerts(detections: pd.DataFrame, settings: AlertSettings) -> list[Aler
                 protocol=col["Protocol"][j],
                 flow_id=flow_id(str(col["Flow ID"][j]), str(col["Timestamp"][j])),
                 flow_start=first_start,
-                flow_end=first_end,
+                flow_end=first_ends[j],
                 pkts_toserver=col["Total Fwd Packets"][j],
                 pkts_toclient=col["Total Backward Packets"][j],
                 bytes_toserver=col["Total Length of Fwd Packets"][j],
@@ -121,7 +117,7 @@ def batch_alerts(detections: pd.DataFrame, settings: AlertSettings) -> list[Aler
                 rule=rules[g],
                 count=count,
                 first_seen=first_start,
-                last_seen=first_end if last == ends[i] else _datetime(last),
+                last_seen=lasts[j],
             )
         )
     return alerts

@@ -9,6 +9,7 @@ the whole aggregate.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections import Counter
 from dataclasses import dataclass, field
@@ -47,18 +48,13 @@ def eve_time(moment: datetime) -> str:
     if moment.tzinfo is not None and moment.utcoffset():
         moment = moment.astimezone(UTC)
     m = moment
-    key = (m.year, m.month, m.day, m.hour, m.minute, m.second)
-    head = _SECONDS.get(key)
-    if head is None:
-        if len(_SECONDS) >= _SECONDS_KEPT:
-            _SECONDS.clear()
-        head = f"{m.year:04d}-{m.month:02d}-{m.day:02d}T{m.hour:02d}:{m.minute:02d}:{m.second:02d}."
-        _SECONDS[key] = head
-    return f"{head}{m.microsecond:06d}+0000"
+    return f"{_second_text(m.year, m.month, m.day, m.hour, m.minute, m.second)}{m.microsecond:06d}+0000"
 
 
-_SECONDS: dict[tuple[int, ...], str] = {}  # "YYYY-MM-DDTHH:MM:SS." by second (values never change)
-_SECONDS_KEPT = 4096
+@functools.lru_cache(maxsize=4096)
+def _second_text(year: int, month: int, day: int, hour: int, minute: int, second: int) -> str:
+    """``YYYY-MM-DDTHH:MM:SS.``, kept per second: a flood's alerts share their seconds."""
+    return f"{year:04d}-{month:02d}-{day:02d}T{hour:02d}:{minute:02d}:{second:02d}."
 
 
 @dataclass(frozen=True)

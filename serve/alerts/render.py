@@ -8,6 +8,7 @@ which no Suricata event uses.
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,23 +20,19 @@ EXTRA_KEY = "netsentry"
 _NO_PORTS = {1, 58}  # ICMP and ICMPv6: Suricata writes no ports for them
 
 
+@functools.cache
 def _rule_record(rule: Rule) -> dict[str, Any]:
-    """The ``alert{}`` object of a rule's events (built once per rule: rules are few and frozen)."""
-    cached = _RULE_RECORDS.get(rule)
-    if cached is None:
-        cached = _RULE_RECORDS[rule] = {
-            "action": rule.action,
-            "gid": rule.gid,
-            "signature_id": rule.signature_id,
-            "rev": rule.rev,
-            "signature": rule.signature,
-            "category": rule.category,
-            "severity": rule.severity,
-        }
-    return cached
-
-
-_RULE_RECORDS: dict[Rule, dict[str, Any]] = {}
+    """The ``alert{}`` object of a rule's events, built once per rule (rules are few and frozen);
+    shared by every record of the rule, so nothing may change it."""
+    return {
+        "action": rule.action,
+        "gid": rule.gid,
+        "signature_id": rule.signature_id,
+        "rev": rule.rev,
+        "signature": rule.signature,
+        "category": rule.category,
+        "severity": rule.severity,
+    }
 
 
 def eve_record(alert: Alert) -> dict[str, Any]:
