@@ -173,3 +173,12 @@ def test_onnx_forest_gives_the_same_predictions_as_sklearn_on_real_meter_rows(
     assert frame["Flow ID"].tolist() == flows["Flow ID"].tolist()
     assert frame["predicted"].tolist() == onnx_labels.tolist()
     assert set(frame["model_name"]) == {name} and set(frame["model_version"]) == {"1"}
+
+
+def test_the_sensor_trusts_exactly_what_the_pipeline_pickles() -> None:
+    """serve keeps its own allow-list (it never imports pipeline); the two must not drift apart:
+    one fewer and the sensor refuses every registered model, one more is trust nobody asked for."""
+    from pipeline.model import TRUSTED_TYPES as PIPELINE_TYPES
+    from serve.trust import TRUSTED_TYPES as SENSOR_TYPES
+
+    assert sorted(SENSOR_TYPES) == sorted(PIPELINE_TYPES)
