@@ -2,12 +2,14 @@
 
 At light load a flow waits at most ``max_wait`` seconds for company, so its verdict comes
 quickly; at heavy load batches fill to ``max_rows`` and the model's per-call overhead is paid
-once per many flows.
+once per many flows.  No batch holds more than ``max_rows`` rows, even when one frame from the
+meter is larger (it is cut), so ``max_rows`` bounds the memory and latency of one classification.
 """
 
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Callable
 
 import pandas as pd
@@ -26,7 +28,7 @@ class Batcher:
         self.max_wait = max_wait
         self.when_idle = when_idle
         self._clock = clock
-        self._frames: list[pd.DataFrame] = []
+        self._frames: deque[pd.DataFrame] = deque()
         self._rows = 0
         self._oldest: float | None = None
 
@@ -57,9 +59,22 @@ class Batcher:
         return wait is not None and (wait <= 0 or (self.when_idle and upstream_idle))
 
     def take(self) -> pd.DataFrame | None:
-        """Every waiting row as one frame (None if nothing waits); the batcher is empty afterwards."""
+        """The oldest waiting rows, at most ``max_rows`` of them, as one frame (None if nothing
+        waits).  A frame larger than that is cut: the rest waits, still as old, so it is due too."""
         if not self._frames:
             return None
-        frames, self._frames, self._rows, self._oldest = self._frames, [], 0, None
-        batch = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+        taken: list[pd.DataFrame] = []
+        rows = 0
+        while self._frames and rows < self.max_rows:
+            frame = self._frames.popleft()
+            room = self.max_rows - rows
+            if len(frame) > room:
+                self._frames.appendleft(frame.iloc[room:])
+                frame = frame.iloc[:room]
+            taken.append(frame)
+            rows += len(frame)
+        self._rows -= rows
+        if not self._frames:
+            self._oldest = None
+        batch = taken[0] if len(taken) == 1 else pd.concat(taken, ignore_index=True)
         return batch.reset_index(drop=True)

@@ -4,7 +4,9 @@
 CSV in the canonical schema, writes one verdict row per flow and prints a summary table.
 ``serve`` is the daemon: it meters an interface (or replays a capture with ``-r``) through the
 same flow path, polls the model alias, serves Prometheus metrics, and on SIGTERM/SIGINT stops
-the meter (which writes its open flows), judges those, closes the alert sinks and exits 0.
+the meter (which writes its open flows), judges those, closes the alert sinks and exits 0
+(every signal: :mod:`serve.signals`).  Verdict files: ``classify`` replaces its ``-o`` file only
+when the run completes, ``serve`` appends (:mod:`serve.verdict_log`).
 User mistakes end in one line on stderr and a non-zero exit status, never a traceback.
 """
 
@@ -13,13 +15,14 @@ from __future__ import annotations
 import argparse
 import gc
 import logging
-import signal
 import sys
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from serve.config import ConfigError, load_config, project_path
+from serve.signals import HELP as SIGNALS_HELP
 
 log = logging.getLogger("serve")
 
@@ -61,7 +64,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Meter a capture (pcap/pcapng, in the model's flow profile) or read a flow CSV in the\n"
         "canonical schema, classify every flow with the registered model, write one verdict row per\n"
         "flow (-o) and print flows per predicted group, alerts, unjudged flows and the model used.\n"
-        "The model comes from $MLFLOW_TRACKING_URI, else the project's store (sqlite:///<project>/mlflow.db).",
+        "The model comes from $MLFLOW_TRACKING_URI, else the project's store (sqlite:///<project>/mlflow.db).\n"
+        "-o: written as VERDICTS.csv.partial, renamed over VERDICTS.csv when the run completes (an\n"
+        "existing file is replaced then, and left as it was by a failed run); mode serve.verdicts.mode.\n"
+        "Alerts (EVE) go beside it, to VERDICTS.eve.json (without -o: .netsentry/classify-eve.json),\n"
+        "appended, unless serve.alerts.sinks.eve.path is set; never to the live sensor's EVE file.\n"
+        + SIGNALS_HELP[False],
         epilog="example: netsentry classify capture.pcap -o verdicts.csv --model models:/netsentry@champion",
     )
     c.add_argument("input", type=Path, metavar="FILE", help="capture (.pcap/.pcapng) or flow CSV (.csv)")
@@ -75,10 +83,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="The sensor: runs the flow meter on an interface (needs root or CAP_NET_RAW) in the\n"
         "model's flow profile, classifies flows in micro-batches as they end, raises alerts, writes\n"
         "verdicts (-o), serves Prometheus metrics (serve.metrics.port=N), swaps to a new model version\n"
-        "when the alias moves, restarts a meter that dies. SIGTERM/SIGINT: the meter writes every\n"
-        "open flow, those are classified, alerts are flushed, exit status 0.\n"
+        "when the alias moves, restarts a meter that dies.\n"
         "The model comes from $MLFLOW_TRACKING_URI, else the project's store (sqlite:///<project>/mlflow.db);\n"
-        "the last good one is cached, so the sensor starts when the server is unreachable.",
+        "the last good one is cached, so the sensor starts when the server is unreachable.\n"
+        "-o: appended to (a restarted sensor continues the file; created with serve.verdicts.mode);\n"
+        "a full disk costs rows, counted and said, never the sensor.\n" + SIGNALS_HELP[True],
         epilog="example: netsentry serve -i eth0 -f 'tcp or udp' -o /var/log/netsentry/verdicts.csv "
         "serve.metrics.port=9108",
     )
@@ -130,33 +139,58 @@ def _meter(cfg: dict[str, Any], profile: str, file: Path | None = None, iface: s
                  max_restarts=int(mc["max_restarts"]))
 
 
-def _verdict_log(path: Path | None, cfg: dict[str, Any]) -> Any:
-    from serve.verdict_log import VerdictLog
+def _verdict_mode(sc: dict[str, Any]) -> int:
+    from serve.verdict_log import DEFAULT_MODE, parse_mode
+
+    try:
+        return parse_mode(sc["verdicts"].get("mode", DEFAULT_MODE))
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def _verdict_log(path: Path | None, sc: dict[str, Any], mode: int, daemon: bool) -> Any:
+    """The verdict file, opened now (once everything else is ready): ``serve`` appends, ``classify``
+    writes a partial file that replaces ``path`` at the end."""
+    from serve.verdict_log import VerdictFileError, VerdictLog
 
     if path is None:
         return None
     try:
-        return VerdictLog(path, rotate_bytes=int(float(cfg["serve"]["verdicts"]["rotate_mb"]) * 1e6))
-    except OSError as exc:
-        raise UserError(f"cannot write {path}: {exc.strerror}") from exc
+        return VerdictLog(path, rotate_bytes=int(float(sc["verdicts"]["rotate_mb"]) * 1e6), mode=mode,
+                          policy="append" if daemon else "replace")
+    except VerdictFileError as exc:
+        raise UserError(str(exc)) from exc
 
 
-def _csv_frames(path: Path, rows: int) -> Iterator[Any]:
+#: Overrides that set where the EVE sink writes (a whole-mapping override counts too).
+_EVE_PATH_KEYS = frozenset(("serve.alerts", "serve.alerts.sinks", "serve.alerts.sinks.eve",
+                            "serve.alerts.sinks.eve.path"))
+
+
+def _classify_eve_default(cfg: dict[str, Any], overrides: list[str], out: Path | None) -> None:
+    """``classify`` never appends to the live sensor's EVE file: unless the user chose a path, its
+    alerts go beside the verdict file (``v.csv`` -> ``v.eve.json``), else to its own file."""
+    keys = {o.split("=", 1)[0].lstrip("+~") for o in overrides}
+    if keys & _EVE_PATH_KEYS or any(k.startswith("serve/alerts") for k in keys):
+        return
+    eve = cfg["serve"]["alerts"].get("sinks", {}).get("eve")
+    if not isinstance(eve, dict):
+        return
+    if out is None:
+        eve["path"] = str(project_path(".netsentry/classify-eve.json", ""))
+    else:
+        stem = out.name.removesuffix(out.suffix) if out.suffix.lower() == ".csv" else out.name
+        eve["path"] = str((out.parent / f"{stem}.eve.json").absolute())
+
+
+def _csv_frames(path: Path, rows: int, stopped: threading.Event) -> Iterator[Any]:
     from flows.meter_csv import read_meter_csv
 
     flows = read_meter_csv(path)
     for start in range(0, len(flows), rows):
+        if stopped.is_set():  # a signal: the rows already queued are judged, no more are read
+            return
         yield flows.iloc[start : start + rows]
-
-
-def _stop_on_signals(stop: Any) -> None:
-    """SIGTERM/SIGINT call ``stop()`` (the meter then flushes its open flows and the run ends)."""
-    def handler(signum: int, _frame: Any) -> None:
-        log.info("%s: stopping the meter, judging its open flows", signal.Signals(signum).name)
-        stop()
-
-    signal.signal(signal.SIGTERM, handler)
-    signal.signal(signal.SIGINT, handler)
 
 
 # -- output --------------------------------------------------------------------------------------
@@ -198,7 +232,11 @@ def print_summary(model: Any, summary: Any, source: str, meter_stats: dict[str, 
     if verdict_log is not None:
         files = verdict_log.files()
         more = f" (+{len(files) - 1} rotated)" if len(files) > 1 else ""
+        more += " (replaced the previous file)" if verdict_log.replaced else ""
         print(f"verdicts  {verdict_log.rows} rows in {files[0]}{more}")
+        if verdict_log.unwritten:
+            print(f"          {verdict_log.unwritten} rows NOT written "
+                  f"({verdict_log.last_error or 'write errors'}: judged and alerted, not in the file)")
 
 
 # -- the two commands ----------------------------------------------------------------------------
@@ -215,10 +253,33 @@ def _refreeze() -> None:
     gc.freeze()
 
 
+def _between_batches(plan: Any, verdict_log: Any, summary: Any, alerts: Any) -> None:
+    """Act on what signals asked for (see :mod:`serve.signals`), on the flow path's thread."""
+    stop, reopen, status = plan.pending()
+    shown = max(logging.INFO, logging.getLogger().level)  # asked for: shown whatever the log level
+    if stop is not None:
+        log.info("%s: stopping the meter, judging its open flows", stop.name)
+    if reopen:
+        if verdict_log is None:
+            log.info("SIGHUP: no verdict file to reopen")
+        else:
+            new = verdict_log.reopen()
+            log.info("SIGHUP: %s %s", "started a new verdict file" if new else "still writing",
+                     verdict_log.path)
+    if status:
+        rows = "no verdict file" if verdict_log is None else (
+            f"{verdict_log.rows} verdict rows written, {verdict_log.unwritten} not written")
+        sinks = "; ".join(f"{name}: {sink_counts_text(c)}" for name, c in sorted(alerts.stats().items()))
+        log.log(shown, "status: %d flows judged (%s), %d detections, %s; %s", summary.flows,
+                ", ".join(f"{g} {n}" for g, n in summary.by_group.most_common()) or "none",
+                summary.detections, rows, sinks or "no sink enabled")
+
+
 def _run(args: argparse.Namespace, daemon: bool) -> int:
     """Shared body of classify and serve; raises the user-facing errors the handlers turn into lines."""
     from flows.meter_csv import check_header, read_header
     from serve.logs import setup_logging
+    from serve.verdict_log import VerdictFileError, check_writable_parent
 
     cfg = _config(args)
     quiet = not daemon and not getattr(args, "verbose", False)
@@ -226,6 +287,7 @@ def _run(args: argparse.Namespace, daemon: bool) -> int:
     sc = cfg["serve"]
 
     # the cheap checks first: a typo should not wait for MLflow and the model to load
+    mode = _verdict_mode(sc)
     file: Path | None = args.input if not daemon else args.read
     if file is not None and (not file.exists() or file.is_dir()):  # a FIFO is fine: a live stream
         raise UserError(f"no such file: {file}")
@@ -234,12 +296,23 @@ def _run(args: argparse.Namespace, daemon: bool) -> int:
         check_header(read_header(file))  # type: ignore[arg-type]
     else:
         _meter_binary(cfg)
+    out = args.output
+    if out is None and daemon and sc["verdicts"]["path"]:
+        out = project_path(sc["verdicts"]["path"], "")
+    if out is not None:
+        try:
+            check_writable_parent(out)
+        except VerdictFileError as exc:
+            raise UserError(str(exc)) from exc
+    if not daemon:
+        _classify_eve_default(cfg, args.overrides, out)
 
     from serve.alerts import AlertManager
     from serve.batcher import Batcher
     from serve.flowpath import FlowPath, ModelSlot
     from serve.metrics import SensorMetrics
     from serve.model_source import verdicts
+    from serve.signals import SignalPlan
 
     source = _model_source(cfg)
     model = source.load()
@@ -247,12 +320,14 @@ def _run(args: argparse.Namespace, daemon: bool) -> int:
              model.runtime, " from cache" if model.from_cache else "")
 
     meter = None
+    stopped = threading.Event()  # a flow CSV stops being read when set
+    stop: Callable[[], None] = stopped.set
     if from_csv:
-        frames = _csv_frames(file, int(sc["batch"]["max_rows"]))  # type: ignore[arg-type]
+        frames = _csv_frames(file, int(sc["batch"]["max_rows"]), stopped)  # type: ignore[arg-type]
     else:
         meter = _meter(cfg, model.profile, file=file, iface=getattr(args, "interface", None),
                        bpf=getattr(args, "filter", None))
-        frames = meter.frames()
+        frames, stop = meter.frames(), meter.stop
 
     metrics = SensorMetrics() if daemon else None
     if metrics is not None:
@@ -265,10 +340,6 @@ def _run(args: argparse.Namespace, daemon: bool) -> int:
         _refreeze()  # the old model may sit in the frozen heap, out of the collector's reach
 
     slot = ModelSlot(model, source.poll if daemon else None, float(sc["model"]["poll_seconds"]), on_swap)
-    out = args.output
-    if out is None and daemon and sc["verdicts"]["path"]:
-        out = project_path(sc["verdicts"]["path"], "")
-    verdict_log = _verdict_log(out, cfg)
     alerts = AlertManager(sc["alerts"])
     if metrics is not None:
         metrics.alert_stats = alerts.stats
@@ -277,24 +348,48 @@ def _run(args: argparse.Namespace, daemon: bool) -> int:
             try:
                 bound = metrics.serve(port, sc["metrics"]["address"])
             except OSError as exc:
+                alerts.close()
                 raise UserError(f"cannot serve metrics on port {port}: {exc.strerror}") from exc
             log.info("Prometheus metrics on http://%s:%d/metrics", sc["metrics"]["address"], bound)
-    if meter is not None:
-        _stop_on_signals(meter.stop)
+    plan = SignalPlan(daemon, stop)
+    plan.install()
+    try:
+        # opened last: a run that cannot start leaves an existing verdict file as it was
+        verdict_log = _verdict_log(out, sc, mode, daemon)
+    except UserError:
+        plan.restore()
+        alerts.close()
+        if metrics is not None:
+            metrics.close()
+        raise
+    if metrics is not None and verdict_log is not None:
+        metrics.verdicts_unwritten = lambda: verdict_log.unwritten
     batcher = Batcher(int(sc["batch"]["max_rows"]), float(sc["batch"]["max_wait_ms"]) / 1e3,
                       when_idle=bool(sc["batch"]["when_idle"]))
     path = FlowPath(slot, verdicts, batcher, alerts, verdict_log, metrics)
+    path.between_batches = lambda: _between_batches(plan, verdict_log, path.summary, alerts)
     _refreeze()
     slot.start()
+    completed = False
     try:
         summary = path.run(frames)
+        completed = True
     finally:
+        plan.restore()
         slot.stop()
         alerts.close()
         if verdict_log is not None:
-            verdict_log.close()
+            if completed and not plan.interrupted:
+                verdict_log.commit()
+            else:  # an interrupted classify keeps what it judged, under the partial name
+                verdict_log.abort(keep=completed)
         if metrics is not None:
             metrics.close()
+    if plan.interrupted:
+        kept = f"; their verdicts are in {verdict_log.partial_files()[0]}" if verdict_log is not None else ""
+        print(f"netsentry classify: interrupted by {plan.stopped_by.name} after {summary.flows} flows "  # type: ignore[union-attr]
+              f"({summary.detections} detections alerted){kept}", file=sys.stderr)
+        return plan.exit_status()
     meter_stats = meter.stats() if meter is not None else None
     figures = None
     if not daemon and not slot.model.from_cache:
@@ -307,7 +402,7 @@ def _run(args: argparse.Namespace, daemon: bool) -> int:
         log.error("the meter emitted %d flows but %d were judged",
                   meter_stats["flows_emitted"], summary.flows)
         return 1
-    return 0
+    return 1 if verdict_log is not None and verdict_log.unwritten else 0
 
 
 def _handle(args: argparse.Namespace, daemon: bool) -> int:

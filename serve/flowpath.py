@@ -131,7 +131,10 @@ class FlowPath:
 
     def __init__(self, slot: ModelSlot, verdicts: Callable[[Any, pd.DataFrame], pd.DataFrame],
                  batcher: Batcher, alerts: Alerts | None = None, verdict_log: VerdictLog | None = None,
-                 metrics: SensorMetrics | None = None, observers: Iterable[BatchObserver] = ()) -> None:
+                 metrics: SensorMetrics | None = None, observers: Iterable[BatchObserver] = (),
+                 between_batches: Callable[[], None] | None = None) -> None:
+        """``between_batches`` runs on the calling thread at least once a second, never during a
+        batch: what a signal asked for (reopen the verdict file, log the status) is done there."""
         self.slot = slot
         self._verdicts = verdicts
         self.batcher = batcher
@@ -139,6 +142,7 @@ class FlowPath:
         self.verdict_log = verdict_log
         self.metrics = metrics
         self.observers = list(observers)
+        self.between_batches = between_batches
         self.summary = Summary()
 
     def classify(self, batch: pd.DataFrame) -> pd.DataFrame:
@@ -196,10 +200,11 @@ class FlowPath:
                 continue
             if item is not None:
                 self.batcher.add(item)
-            if self.batcher.due(upstream_idle=q.empty()):
+            while self.batcher.due(upstream_idle=q.empty()):  # a big frame makes several batches
                 self.classify(self.batcher.take())  # type: ignore[arg-type]
-        rest = self.batcher.take()
-        if rest is not None:
+            if self.between_batches is not None:
+                self.between_batches()
+        while (rest := self.batcher.take()) is not None:
             self.classify(rest)
         reader.join(timeout=5)
         if error is not None:

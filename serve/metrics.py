@@ -2,7 +2,8 @@
 
 Counted by the flow path: flows, verdicts by group, unjudged flows, batch latency.  Read at
 scrape time from their owners: the meter's statistics (kernel drops, skipped packets, evicted
-flows, restarts), the alert sinks' counters (``AlertManager.stats()``) and the flow rate.
+flows, restarts), the verdict rows not written, the alert sinks' counters
+(``AlertManager.stats()``) and the flow rate.
 """
 
 from __future__ import annotations
@@ -62,6 +63,10 @@ class _Polled(Collector):
         ):
             yield CounterMetricFamily(f"netsentry_meter_{key.removesuffix('_total')}", help_text,
                                       value=float(meter.get(key, 0)))
+        unwritten = self.m.verdicts_unwritten() if self.m.verdicts_unwritten else 0
+        yield CounterMetricFamily("netsentry_verdict_rows_unwritten",
+                                  "Verdict rows judged but not written to the verdict file (full disk)",
+                                  value=float(unwritten))
         yield CounterMetricFamily("netsentry_meter_restarts", "Times the meter died and was restarted",
                                   value=float(self.m.meter_restarts() if self.m.meter_restarts else 0))
         alerts = CounterMetricFamily("netsentry_alerts", "Alerts by sink and outcome",
@@ -89,6 +94,7 @@ class SensorMetrics:
         self.meter_stats: Callable[[], Mapping[str, int]] | None = None
         self.meter_restarts: Callable[[], int] | None = None
         self.alert_stats: Callable[[], Mapping[str, Mapping[str, int]]] | None = None
+        self.verdicts_unwritten: Callable[[], int] | None = None
         r.register(_Polled(self))
         self._server = None
 

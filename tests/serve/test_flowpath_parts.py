@@ -51,7 +51,8 @@ def test_batch_due_by_size_at_heavy_load() -> None:
     assert not b.due()
     b.add(frame(0))  # empty frames change nothing
     b.add(frame(6, 6))
-    assert b.due() and b.wait_time() == 0 and len(b.take()) == 12
+    assert b.due() and b.wait_time() == 0 and len(b.take()) == 10  # max_rows, the rest waits
+    assert len(b) == 2 and len(b.take()) == 2
 
 
 def test_batch_due_when_nothing_more_waits_upstream() -> None:
@@ -120,7 +121,7 @@ def test_verdict_log_rotates_and_keeps_every_row(tmp_path) -> None:
     log = VerdictLog(tmp_path / "v.csv", rotate_bytes=2000)
     for _ in range(10):
         log.write(verdict_frame(5))
-    log.close()
+    log.commit()
     files = log.files()
     assert len(files) > 2 and files[1].name == "v.csv.1"
     frames = [pd.read_csv(f) for f in files]
@@ -155,3 +156,34 @@ def test_observers_see_every_flow_once_with_its_verdict_in_order() -> None:
     assert flows == [f"f{i}" for i in range(11)]  # each flow once, in stream order
     assert all(seen == judged for seen, judged in recorder.seen)  # verdict rows align with flows
     assert summary.flows == 11 and summary.by_group == {"7": 11}
+
+
+def test_max_rows_caps_a_frame_larger_than_a_batch() -> None:
+    clock = Clock()
+    b = Batcher(max_rows=10, max_wait=0.05, clock=clock)
+    b.add(frame(25))
+    b.add(frame(3, 25))
+    sizes, flows = [], []
+    while (batch := b.take()) is not None:
+        sizes.append(len(batch))
+        flows += batch["Flow ID"].tolist()
+    assert sizes == [10, 10, 8] and flows == [f"f{i}" for i in range(28)] and len(b) == 0
+    b.add(frame(25))
+    clock.now += 0.05
+    assert len(b.take()) == 10 and b.due()  # the rest of a frame is as old as what was taken
+
+
+def test_flow_path_never_classifies_more_than_max_rows_at_once() -> None:
+    from types import SimpleNamespace
+
+    from serve.flowpath import FlowPath, ModelSlot
+
+    sizes: list[int] = []
+
+    def judge(model: SimpleNamespace, batch: pd.DataFrame) -> pd.DataFrame:
+        sizes.append(len(batch))
+        return pd.DataFrame({"Flow ID": batch["Flow ID"], "predicted": model.version})
+
+    path = FlowPath(ModelSlot(SimpleNamespace(version="7")), judge, Batcher(max_rows=4, max_wait=10.0))
+    summary = path.run([frame(3), frame(11, 3), frame(2, 14)])
+    assert max(sizes) <= 4 and sum(sizes) == summary.flows == 16
