@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from lab.dataset import flows_file
+from lab.labels import shared_data_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -37,7 +38,7 @@ def combine(cic: Path, out: Path, lab: Path = ROOT / "data" / "lab") -> list[Pat
 
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point."""
-    shared = Path(os.environ.get("NETSENTRY_SHARED_DATA", ROOT.parent / "shared" / "data"))
+    shared = shared_data_dir()
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )

@@ -47,27 +47,23 @@ def eval_runs(data: Path) -> list[tuple[Path, dict[str, Any]]]:
     ]
 
 
+def run_classify(flows_or_capture: Path, model: str, out_csv: Path, *overrides: str) -> pd.DataFrame:
+    """Run ``netsentry classify`` (a subprocess: the lab never imports the sensor); return its verdicts."""
+    cmd = [sys.executable, "-m", "netsentry.cli", "classify", str(flows_or_capture), "-o", str(out_csv)]
+    cmd += ["--model", model, *overrides]
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=PROJECT_ROOT)
+    if proc.returncode != 0:
+        raise EvalError(f"netsentry classify failed on {flows_or_capture.name}: {proc.stderr.strip()[-500:]}")
+    return pd.read_csv(out_csv, low_memory=False)
+
+
 def classify(capture: Path, model: str, out_csv: Path) -> pd.DataFrame:
     """Run ``netsentry classify`` on a (gzip) capture; return its verdict rows."""
     with tempfile.TemporaryDirectory() as tmp:
         plain = Path(tmp) / capture.name.removesuffix(".gz")
         linktype, packets = pcap.read(capture)
         pcap.write(plain, linktype, packets)
-        cmd = [
-            sys.executable,
-            "-m",
-            "netsentry.cli",
-            "classify",
-            str(plain),
-            "-o",
-            str(out_csv),
-            "--model",
-            model,
-        ]
-        proc = subprocess.run(cmd, capture_output=True, text=True, cwd=PROJECT_ROOT)
-    if proc.returncode != 0:
-        raise EvalError(f"netsentry classify failed on {capture.name}: {proc.stderr.strip()[-500:]}")
-    return pd.read_csv(out_csv, low_memory=False)
+        return run_classify(plain, model, out_csv)
 
 
 def score(labelled: pd.DataFrame) -> dict[str, Any]:

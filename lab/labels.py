@@ -8,6 +8,7 @@ is left unlabelled and dropped, and counted.
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -29,12 +30,20 @@ WINDOW_BEFORE, WINDOW_AFTER = 0.5, 2.0  # seconds of slack around a scenario's w
 PROFILES = ("clean", "engelen")
 
 
+def shared_data_dir() -> Path:
+    """The shared data folder beside the project: ``$NETSENTRY_SHARED_DATA`` or ``../shared/data``."""
+    return Path(os.environ.get("NETSENTRY_SHARED_DATA", PROJECT_ROOT.parent / "shared" / "data"))
+
+
 class MeterError(RuntimeError):
     """The flow meter is missing or failed."""
 
 
-def meter(pcap: Path, profile: str, out_csv: Path) -> Path:
-    """Run the flow meter on a capture in ``profile``; return the CSV path."""
+def meter(pcap: Path, profile: str, out_csv: Path, accept: tuple[int, ...] = (0,)) -> int:
+    """Run the flow meter on a capture in ``profile``; return its exit status (one of ``accept``).
+
+    Status 3 (the capture ends early: everything before the damage metered) is a failure unless
+    ``accept`` allows it."""
     if not METER.exists():
         raise MeterError(f"flow meter not built ({METER}): run `make meter`")
     proc = subprocess.run(
@@ -42,9 +51,9 @@ def meter(pcap: Path, profile: str, out_csv: Path) -> Path:
         capture_output=True,
         text=True,
     )
-    if proc.returncode != 0:
+    if proc.returncode not in accept:
         raise MeterError(f"flowmeter failed on {pcap}: {proc.stderr.strip()}")
-    return out_csv
+    return proc.returncode
 
 
 def flow_start_epoch(timestamps: pd.Series) -> np.ndarray:
@@ -98,5 +107,6 @@ def label_capture(
     pcap: Path, manifest: dict[str, Any], profile: str, work: Path
 ) -> tuple[pd.DataFrame, dict]:
     """Meter ``pcap`` in ``profile`` and label its flows from ``manifest``."""
-    csv = meter(pcap, profile, work / f"flows-{profile}.csv")
+    csv = work / f"flows-{profile}.csv"
+    meter(pcap, profile, csv)
     return label_flows(read_meter_csv(csv), manifest)
