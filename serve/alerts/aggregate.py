@@ -29,12 +29,33 @@ _INTS = ("Source Port", "Destination Port", "Protocol", "Total Fwd Packets", "To
 _STRS = ("Flow ID", "Timestamp", "model_name", "model_version")
 
 
-def _start_us(column: pd.Series) -> np.ndarray:
+#: The µs since the epoch of the first and last moments a datetime can hold (years 1 and 9999).
+_MIN_US = -62_135_596_800_000_000
+_MAX_US = 253_402_300_799_999_999
+
+
+def _start_us(column: pd.Series) -> tuple[np.ndarray, int]:
     """The meter's flow start timestamps (UTC, e.g. ``2017-07-06 13:40:07.419016``) as int64 µs since
-    the epoch; an unreadable one is "now", not nothing."""
+    the epoch, and how many were unreadable; an unreadable one is "now", not nothing."""
     start = pd.to_datetime(column, format=_TIME_FORMAT, errors="coerce", utc=True)
+    unreadable = int(start.isna().sum())
     start = start.fillna(pd.Timestamp.now(tz=UTC))
-    return start.dt.as_unit("us").to_numpy(dtype="datetime64[us]").astype(np.int64)
+    us = start.dt.as_unit("us").to_numpy(dtype="datetime64[us]").astype(np.int64)
+    return np.clip(us, _MIN_US, _MAX_US), unreadable
+
+
+def _end_us(start: np.ndarray, duration: pd.Series) -> tuple[np.ndarray, int]:
+    """Flow ends (µs) from starts and durations (µs), and how many were clamped to the last moment
+    a datetime holds: a crafted duration (int64 max) must not overflow or leave year 9999."""
+    if pd.api.types.is_integer_dtype(duration.dtype):
+        span = duration.to_numpy(dtype=np.int64)
+    else:  # a float or missing duration: NaN is no duration, +inf the longest one
+        raw = pd.to_numeric(duration, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+        span = np.nan_to_num(np.clip(raw, 0, _MAX_US - _MIN_US), nan=0.0).astype(np.int64)
+    span = np.clip(span, 0, None)
+    room = _MAX_US - start  # never negative (starts are clamped), never overflows
+    clamped = span > room
+    return start + np.minimum(span, room), int(clamped.sum())
 
 
 def _datetimes(us: np.ndarray) -> list[datetime]:
@@ -58,16 +79,17 @@ def select_detections(verdicts: pd.DataFrame, settings: AlertSettings) -> pd.Dat
     return verdicts.iloc[rows] if len(rows) else verdicts.iloc[:0]
 
 
-def batch_alerts(detections: pd.DataFrame, settings: AlertSettings) -> list[Alert]:
-    """One :class:`Alert` per (source, destination, group) among ``detections``.
+def batch_alerts(detections: pd.DataFrame, settings: AlertSettings) -> tuple[list[Alert], int]:
+    """One :class:`Alert` per (source, destination, group) among ``detections``, and how many
+    detections had a bad time (an unreadable start, taken as now; an end past year 9999, clamped).
 
     Its identifiers and flow statistics are those of its earliest-starting flow (ties: the first
     in the batch); count, highest probability and last flow end cover every detection.
     """
     if detections.empty:
-        return []
-    start = _start_us(detections["Timestamp"])
-    end = start + np.clip(detections["Flow Duration"].to_numpy(dtype=np.int64), 0, None)
+        return [], 0
+    start, unreadable = _start_us(detections["Timestamp"])
+    end, clamped = _end_us(start, detections["Flow Duration"])
     order = np.argsort(start, kind="stable").tolist()
     src = detections["Source IP"].tolist()
     dst = detections["Destination IP"].tolist()
@@ -120,7 +142,7 @@ def batch_alerts(detections: pd.DataFrame, settings: AlertSettings) -> list[Aler
                 last_seen=lasts[j],
             )
         )
-    return alerts
+    return alerts, unreadable + clamped
 
 
 class Aggregator:

@@ -40,6 +40,7 @@ class AlertManager:
         self._aggregator = Aggregator(self.settings.window_s, self.settings.max_open)
         self._lock = threading.Lock()
         self._detections = 0
+        self._bad_times = 0
         self._stop = threading.Event()
         self._timer = threading.Thread(target=self._tick, name="alert-aggregation", daemon=True)
         self._timer.start()
@@ -55,7 +56,9 @@ class AlertManager:
         detections = select_detections(verdicts, self.settings)
         if detections.empty:
             return 0
-        alerts = batch_alerts(detections, self.settings)
+        alerts, bad_times = batch_alerts(detections, self.settings)
+        if bad_times:
+            self._count_bad_times(bad_times)
         with self._lock:
             self._detections += len(detections)
             ready = self._aggregator.add(alerts)
@@ -76,6 +79,8 @@ class AlertManager:
         deadline = _Deadline(timeout)
         for worker in self._workers:
             worker.close(deadline.left())
+        if self._bad_times:
+            log.warning("alerts: %d detection(s) had an out-of-range flow time (clamped)", self._bad_times)
 
     def stats(self) -> dict[str, dict[str, int]]:
         """Per sink name: messages sent, failed, retried, dropped (queue full), summarized."""
@@ -85,6 +90,18 @@ class AlertManager:
     def detections(self) -> int:
         """Flows that raised an alert since start."""
         return self._detections
+
+    @property
+    def bad_times(self) -> int:
+        """Detections whose flow time was unreadable (taken as now) or ended past year 9999 (clamped)."""
+        return self._bad_times
+
+    def _count_bad_times(self, n: int) -> None:
+        # a crafted capture can repeat them in every batch: said once, then counted
+        if not self._bad_times:
+            log.warning("alerts: a detection's flow time is out of range (unreadable, or past year "
+                        "9999): alerted with its time clamped; such flows are counted")
+        self._bad_times += n
 
     def _dispatch(self, alerts: list[Alert]) -> None:
         for alert in alerts:

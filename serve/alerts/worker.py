@@ -114,7 +114,7 @@ class SinkWorker:
             log.warning("alert sink %s did not finish within %.1f s; %d queued alert(s) dropped",
                         self.name, timeout, left)
             return
-        self.sink.close()
+        self._guarded(self.sink.close)  # a sink that cannot close is logged; the run goes on
 
     def _drain_queue(self) -> int:
         left = 0
