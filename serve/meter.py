@@ -6,9 +6,10 @@ newline and the complete rows are parsed with :func:`flows.meter_csv.parse_rows`
 sees exactly the types the pipeline trained on.  Statistics arrive on stderr as JSON lines.
 
 If a live meter dies unexpectedly, :class:`Meter` logs why (exit status or signal and its last
-stderr line) and restarts it with exponential backoff, counting restarts.  A meter that fails
-before writing its header (unknown interface, no permission, corrupt capture) raises
-:class:`MeterError` with the meter's own one-line reason instead.
+stderr lines) and restarts it with exponential backoff, counting restarts.  A meter that fails
+before writing its header (unknown interface, no permission, corrupt capture, a refused option)
+raises :class:`MeterError` with the meter's own reason instead, as one line
+(:func:`meter_reason`).  What the meter says is kept bounded: its last lines, each cut short.
 """
 
 from __future__ import annotations
@@ -25,10 +26,11 @@ import subprocess
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
+from typing import IO
 
 import pandas as pd
 
@@ -43,6 +45,15 @@ COUNTERS: tuple[str, ...] = (
     "flows_below_min_packets", "kernel_drops",
 )
 
+
+#: The meter's latest stderr lines kept per run, and how many of them make an error's reason.
+_KEPT_LINES = 20
+_REASON_LINES = 3
+#: A meter line longer than this is cut (it may echo a user's whole BPF filter, say).
+_LINE_CHARS = 300
+#: Its usage errors end with this hint, which means nothing to a user of the sensor.
+_HELP_HINT = "try 'flowmeter --help'"
+_PIECE = 64 * 1024  # stderr is read in lines of at most this many bytes
 
 _F_SETPIPE_SZ = 1031  # fcntl: set a pipe's capacity (Linux)
 _PIPE_MAX = 1 << 20  # /proc/sys/fs/pipe-max-size by default
@@ -108,6 +119,30 @@ def parse_stats_line(line: str) -> dict | None:
     return value if isinstance(value, dict) and "packets" in value else None
 
 
+def meter_reason(lines: Iterable[str], total: int | None = None) -> str:
+    """What the meter said, as one line: its last few ``lines`` (without the ``flowmeter:`` prefix
+    and the hint to its own --help) and how many earlier ones were left out (``total``: how many
+    it said in all, when ``lines`` holds only the latest)."""
+    lines = list(lines)
+    said = [line.removeprefix("flowmeter: ") for line in lines if line != _HELP_HINT]
+    shown = said[-_REASON_LINES:]
+    left_out = len(said) - len(shown) + (total - len(lines) if total is not None else 0)
+    return "; ".join(shown) + (f" (and {left_out} earlier lines)" if left_out else "")
+
+
+def _stderr_lines(stream: IO[bytes]) -> Iterator[str]:
+    """The lines of the meter's stderr, each cut to ``_LINE_CHARS`` (read in bounded pieces: a
+    line that never ends costs no more memory than a short one)."""
+    while first := stream.readline(_PIECE):
+        length, piece = len(first), first
+        while not piece.endswith(b"\n") and (piece := stream.readline(_PIECE)):
+            length += len(piece)  # the rest of a long line: counted, not kept
+        line = first.decode("utf-8", "replace").rstrip()
+        if len(line) > _LINE_CHARS:
+            line = f"{line[:_LINE_CHARS]}... ({length} bytes)"
+        yield line
+
+
 def describe_exit(returncode: int) -> str:
     """``exit status 1`` or ``killed by SIGKILL``."""
     if returncode < 0:
@@ -141,8 +176,8 @@ class _Run:
 
     proc: subprocess.Popen
     stats: dict = field(default_factory=dict)
-    last_error: str = ""
-    messages: deque[str] = field(default_factory=lambda: deque(maxlen=20))  # the latest ones
+    messages: deque[str] = field(default_factory=lambda: deque(maxlen=_KEPT_LINES))  # the latest ones
+    said: int = 0  # lines the meter wrote (statistics aside), also those no longer kept
     header_seen: bool = False
     started: float = field(default_factory=time.monotonic)
     stderr_done: threading.Event = field(default_factory=threading.Event)
@@ -175,8 +210,7 @@ class Meter:
     def _on_stderr(self, run: _Run) -> None:
         """Collect statistics lines; remember (and log) anything else the meter says."""
         assert run.proc.stderr is not None
-        for raw in run.proc.stderr:
-            line = raw.decode("utf-8", "replace").rstrip()
+        for line in _stderr_lines(run.proc.stderr):
             stats = parse_stats_line(line)
             if stats is not None:
                 with self._lock:
@@ -187,8 +221,8 @@ class Meter:
                     log.warning("meter: the kernel dropped %d packets (%d in this run)", dropped,
                                 stats["kernel_drops"])
             elif line:
-                run.last_error = line
                 run.messages.append(line)
+                run.said += 1
                 # live: say it now; a capture file: said at the end, as the error if the meter failed
                 if self.spec.live and run.header_seen:
                     log.warning("meter: %s", line)
@@ -289,10 +323,10 @@ class Meter:
                 if run.proc.poll() is None and not self._stopping.is_set():
                     run.proc.kill()  # the consumer gave up (error or close): do not leave it behind
                 returncode = self._finish(run)
-            reason = f"{describe_exit(returncode)}" + (f": {run.last_error}" if run.last_error else "")
+            said = meter_reason(run.messages, run.said)
+            reason = describe_exit(returncode) + (f": {said}" if said else "")
             if first and not run.header_seen:  # failed at start: a user mistake, not worth restarting
-                message = run.last_error.removeprefix("flowmeter: ") or describe_exit(returncode)
-                raise MeterError(f"flow meter: {message}")
+                raise MeterError(f"flow meter: {said or describe_exit(returncode)}")
             first = False
             if returncode == 0 and not self.spec.live:
                 for message in run.messages:
@@ -303,7 +337,7 @@ class Meter:
             if not self.spec.live:  # re-reading the file would judge its flows twice: stop here
                 if returncode < 0:
                     raise MeterError(f"flow meter {describe_exit(returncode)} while reading {self.spec.file}")
-                raise MeterError(f"flow meter: {run.last_error.removeprefix('flowmeter: ') or reason}")
+                raise MeterError(f"flow meter: {said or reason}")
             if time.monotonic() - run.started > self.backoff_max:  # it ran fine for a while
                 backoff, in_a_row = self.backoff_first, 0
             in_a_row += 1
