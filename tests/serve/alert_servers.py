@@ -93,8 +93,9 @@ class SmtpServer:
     """A real SMTP server (aiosmtpd) on loopback; optional STARTTLS and AUTH (one user)."""
 
     def __init__(self, tls: tuple[Path, Path] | None = None, user: tuple[str, str] | None = None,
-                 implicit_tls: bool = False) -> None:
-        """``tls``: certificate and key for STARTTLS (or, with ``implicit_tls``, TLS from the start)."""
+                 implicit_tls: bool = False, plaintext_auth: bool = False) -> None:
+        """``tls``: certificate and key for STARTTLS (or, with ``implicit_tls``, TLS from the start);
+        ``plaintext_auth``: offer AUTH without TLS too (a careless relay); ``logins`` records AUTH."""
         self.inbox = _Inbox()
         self.port = free_port()
         self.logins: list[tuple[str, bool]] = []
@@ -107,7 +108,8 @@ class SmtpServer:
             else:
                 kwargs.update(tls_context=context, require_starttls=True)
         if user is not None:
-            kwargs.update(authenticator=self._authenticator(user), auth_required=True)
+            kwargs.update(authenticator=self._authenticator(user), auth_required=True,
+                          auth_require_tls=not plaintext_auth)
         self._controller = Controller(self.inbox, hostname=HOST, port=self.port, **kwargs)
 
     def _authenticator(self, user: tuple[str, str]) -> Callable[..., AuthResult]:
@@ -136,21 +138,31 @@ class SmtpServer:
 class HttpCollector:
     """A real HTTP server on loopback that keeps every POSTed JSON body.
 
-    ``fail_first`` requests are answered 503 (to exercise retries), the rest 200.
+    ``fail_first`` requests are answered 503 (to exercise retries), the rest 200; with
+    ``redirect`` = (status, location) every request is answered with that redirect instead.
+    ``seen`` keeps (method, path, headers) of every request, whatever its method.
     """
 
-    def __init__(self, fail_first: int = 0) -> None:
+    def __init__(self, fail_first: int = 0, redirect: tuple[int, str] | None = None) -> None:
         self.posts: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
         self.paths: list[str] = []
+        self.seen: list[tuple[str, str, dict[str, str]]] = []
         self.requests = 0
         collector = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+            def _answer(self) -> None:
                 length = int(self.headers.get("Content-Length", 0))
                 raw = self.rfile.read(length)
                 collector.requests += 1
+                collector.seen.append((self.command, self.path, dict(self.headers)))
+                if redirect is not None:
+                    self.send_response(redirect[0])
+                    self.send_header("Location", redirect[1])
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 if collector.requests <= fail_first:
                     self.send_response(503)
                     self.end_headers()
@@ -161,6 +173,8 @@ class HttpCollector:
                 self.send_response(200)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
+
+            do_POST = do_GET = do_PUT = _answer  # noqa: N815 - http.server's names
 
             def log_message(self, *args: object) -> None:
                 pass

@@ -227,6 +227,7 @@ def test_empty_and_benign_batches_take_nothing(tmp_path: Path) -> None:
         ({"sinks": {"email": {"enabled": True, "to": "a@b", "ssl": True, "starttls": True}}},
          "email starttls and ssl exclude each other"),
         ({"sinks": {"webhook": {"enabled": True, "url": "ftp://x/y"}}}, "webhook url must be http(s)://host/"),
+        ({"sinks": {"webhook": {"enabled": True, "url": "file:///etc/passwd"}}}, "webhook url must be http(s)://"),
         ({"sinks": {"email": {"enabled": True, "rate_limit": {"max": 0}}}}, "sinks.email.rate_limit.max"),
     ],
 )

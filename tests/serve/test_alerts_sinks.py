@@ -252,11 +252,46 @@ def test_email_wrong_password_is_retried_then_failed(tmp_path: Path, monkeypatch
     assert manager.stats()["email"] == counts(failed=1, retried=2)
 
 
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")  # the careless relay
+def test_email_login_without_tls_is_refused_before_any_auth(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A server that would take AUTH in clear: the sensor refuses the config, no password goes out."""
+    monkeypatch.setenv("NETSENTRY_SMTP_PASSWORD", "s3cret")
+    with SmtpServer(user=("sensor", "s3cret"), plaintext_auth=True) as smtp:
+        with pytest.raises(AlertConfigError, match=r"email username is set without starttls or ssl") as info:
+            AlertManager(_email_cfg(tmp_path, smtp.port, username="sensor"))
+        assert "\n" not in str(info.value) and "allow_plaintext_auth" in str(info.value)
+        assert smtp.logins == [] and smtp.messages == []
+
+
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")  # the careless relay
+def test_email_plaintext_login_when_explicitly_allowed(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """``allow_plaintext_auth: true`` (a loopback relay) logs in without TLS."""
+    monkeypatch.setenv("NETSENTRY_SMTP_PASSWORD", "s3cret")
+    with SmtpServer(user=("sensor", "s3cret"), plaintext_auth=True) as smtp:
+        cfg = _email_cfg(tmp_path, smtp.port, username="sensor", allow_plaintext_auth=True)
+        manager = AlertManager(cfg)
+        manager.submit(verdict_frame({}))
+        manager.close(timeout=20)
+        assert smtp.logins == [("sensor", True)] and len(smtp.messages) == 1
+    assert manager.stats()["email"] == counts(sent=1)
+
+
+@pytest.mark.parametrize("flag", ["yes", 1, "true"])
+def test_email_allow_plaintext_auth_must_be_a_boolean(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                      flag: object) -> None:
+    monkeypatch.setenv("NETSENTRY_SMTP_PASSWORD", "s3cret")
+    cfg = _email_cfg(tmp_path, 25, username="sensor", allow_plaintext_auth=flag)
+    with pytest.raises(AlertConfigError, match=r"sinks\.email\.allow_plaintext_auth must be true or false"):
+        AlertManager(cfg)
+
+
 def test_email_login_without_password_in_environment_is_a_config_error(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("NETSENTRY_SMTP_PASSWORD", raising=False)
     with pytest.raises(AlertConfigError, match=r"\$NETSENTRY_SMTP_PASSWORD is not"):
-        AlertManager(_email_cfg(tmp_path, 25, username="sensor"))
+        AlertManager(_email_cfg(tmp_path, 25, username="sensor", starttls=True))
 
 
 # --- webhook ----------------------------------------------------------------------------------
@@ -330,3 +365,21 @@ def test_stuck_sink_never_blocks_submit(tmp_path: Path, caplog: pytest.LogCaptur
         assert wait_for(lambda: manager.stats()["eve"]["sent"] == 5)  # other sinks keep going
         manager.close(timeout=0.5)
         assert manager.stats()["email"]["dropped"] == 4  # the 2 still queued at close, too
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+def test_webhook_redirect_is_a_failure_never_followed(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture, status: int) -> None:
+    """A hook answering a redirect to another server: that server gets nothing (not the alert, not
+    the Authorization header), the answer counts as a failure and is retried as one."""
+    with HttpCollector() as elsewhere, HttpCollector(redirect=(status, elsewhere.url("/steal"))) as hook:
+        cfg = alerts_config(tmp_path, webhook={"url": hook.url(),
+                                               "headers": {"Authorization": "Bearer SECRET123"}})
+        manager = AlertManager(cfg)
+        manager.submit(verdict_frame({}))
+        manager.close(timeout=20)
+    assert elsewhere.seen == []
+    assert [method for method, _, _ in hook.seen] == ["POST"] * 3  # one per attempt, none followed
+    assert manager.stats()["webhook"] == counts(failed=1, retried=2)
+    failures = [r.getMessage() for r in caplog.records if "alert sink webhook" in r.getMessage()]
+    assert len(failures) == 3 and all(f"HTTP {status}" in f and "redirect" in f for f in failures)

@@ -2,7 +2,9 @@
 
 Plain SMTP, STARTTLS (``starttls: true``) or SMTP over TLS (``ssl: true``), with optional login;
 the password is read from the environment variable ``password_env`` names, never from config
-files.  Rate-limit this sink (the default config allows 5 messages a minute).
+files.  A login needs STARTTLS or TLS (the password would go out in clear) unless
+``allow_plaintext_auth: true`` says the relay is on loopback.  Rate-limit this sink (the default
+config allows 5 messages a minute).
 """
 
 from __future__ import annotations
@@ -41,6 +43,15 @@ class EmailSink(Sink):
         self.timeout = float(option(options, "timeout_s", 10))
         self.username = option(options, "username")
         self.password_env = str(option(options, "password_env", "NETSENTRY_SMTP_PASSWORD"))
+        allow_plain = option(options, "allow_plaintext_auth", False)
+        if not isinstance(allow_plain, bool):
+            raise AlertConfigError(f"alerts config: sinks.{name}.allow_plaintext_auth must be true or false, "
+                                   f"not {allow_plain!r}")
+        if self.username and not (self.starttls or self.ssl or allow_plain):
+            # the password would cross the network in clear (AUTH PLAIN/LOGIN are base64 only)
+            raise AlertConfigError(
+                f"alerts config: email username is set without starttls or ssl: the password would go "
+                f"out in clear (set sinks.{name}.allow_plaintext_auth: true only for a loopback relay)")
         if self.username and self.password_env not in os.environ:
             raise AlertConfigError(f"alerts config: email username is set but ${self.password_env} is not")
 

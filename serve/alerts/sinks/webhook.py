@@ -1,4 +1,9 @@
-"""Webhook: each alert POSTed as JSON (the EVE record) to a URL; any 2xx answer is success."""
+"""Webhook: each alert POSTed as JSON (the EVE record) to a URL; any 2xx answer is success.
+
+Redirects are never followed: urllib's default handler would re-send the configured headers
+(``Authorization``) to whatever host the answer names, as a GET without the alert.  A 3xx is a
+failed delivery, retried and counted like any other; fix the URL instead.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +20,13 @@ from serve.alerts.settings import AlertConfigError
 from serve.alerts.sink import Sink, SinkError, option, tls_context
 
 
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """Refuse every redirect, so that urllib raises the 3xx as an :class:`urllib.error.HTTPError`."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
 class WebhookSink(Sink):
     """POST each alert's EVE record to ``url``."""
 
@@ -29,7 +41,9 @@ class WebhookSink(Sink):
         self._where = f"{parts.scheme}://{parts.hostname}{f':{parts.port}' if parts.port else ''}{parts.path}"
         self.headers = {str(k): str(v) for k, v in (option(options, "headers") or {}).items()}
         self.timeout = float(option(options, "timeout_s", 5))
-        self._context = tls_context(options) if parts.scheme == "https" else None
+        context = tls_context(options) if parts.scheme == "https" else None
+        https = urllib.request.HTTPSHandler(context=context)
+        self._opener = urllib.request.build_opener(_NoRedirects(), https)
 
     def describe(self) -> str:
         return f"webhook {self._where}"  # no query string or credentials in logs
@@ -40,11 +54,12 @@ class WebhookSink(Sink):
         headers = {"Content-Type": "application/json", "User-Agent": "netsentry", **self.headers}
         request = urllib.request.Request(self.url, data=data, headers=headers, method="POST")
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout, context=self._context) as answer:
+            with self._opener.open(request, timeout=self.timeout) as answer:
                 answer.read()
                 status = answer.status
         except urllib.error.HTTPError as exc:
-            raise SinkError(f"HTTP {exc.code} {exc.reason}") from None
+            moved = " (a redirect: not followed, fix the url)" if 300 <= exc.code < 400 else ""
+            raise SinkError(f"HTTP {exc.code} {exc.reason}{moved}") from None
         except urllib.error.URLError as exc:
             raise SinkError(f"cannot reach {self._where}: {exc.reason}") from None
         if not 200 <= status < 300:
