@@ -8,8 +8,9 @@ through this module, so the layout has one owner::
 
 Hive-style partition names (``pyarrow.dataset`` and most engines read them as columns). Each file
 holds every canonical flow column (:data:`flows.schema.FLOW_COLUMNS`) and the sensor's verdict
-(:data:`RECORDED_VERDICT_COLUMNS`). Files sort oldest first by (date, hour, name); a flow whose start
-time cannot be read goes to ``date=unknown/hour=unknown``, which sorts last.
+(:data:`RECORDED_VERDICT_COLUMNS`), and names in its footer the meter profile of its flows
+(:data:`PROFILE_KEY`): one model serves one profile. Files sort oldest first by (date, hour, name);
+a flow whose start time cannot be read goes to ``date=unknown/hour=unknown``, which sorts last.
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ RECORDED_VERDICT_COLUMNS: Final[tuple[str, ...]] = ("predicted", "probability", 
 
 #: Every column of a recorded file, in order.
 RECORDED_COLUMNS: Final[tuple[str, ...]] = FLOW_COLUMNS + RECORDED_VERDICT_COLUMNS
+
+#: Key of the Parquet footer metadata that names the meter profile the flows were metered in.
+PROFILE_KEY: Final[bytes] = b"netsentry.flow_profile"
 
 UNKNOWN_PARTITION: Final[str] = "date=unknown/hour=unknown"
 PART_GLOB: Final[str] = "date=*/hour=*/part-*.parquet"
@@ -58,6 +62,12 @@ def part_files(folder: Path) -> list[Path]:
 def part_rows(path: Path) -> int:
     """Rows in one recorded file (from its footer, without reading the data)."""
     return pq.read_metadata(path).num_rows
+
+
+def part_profile(path: Path) -> str:
+    """The meter profile a recorded file's flows were metered in (``""`` if it does not say)."""
+    meta = pq.read_schema(path).metadata or {}
+    return meta.get(PROFILE_KEY, b"").decode()
 
 
 def read_recorded(folder: Path) -> pd.DataFrame:

@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from flows.recorded import (
+    PROFILE_KEY,
     RECORDED_COLUMNS,
     RECORDED_VERDICT_COLUMNS,
     age_order,
@@ -44,12 +45,13 @@ class RecorderError(ValueError):
 class FlowRecorder:
     """Buffer judged flows and write them per hour into ``folder``, keeping it under ``max_bytes``."""
 
-    def __init__(self, folder: Path, max_bytes: int, flush_rows: int = 65536) -> None:
+    def __init__(self, folder: Path, max_bytes: int, profile: str, flush_rows: int = 65536) -> None:
         if max_bytes <= 0:
             raise RecorderError(f"--record-max-mb must be positive, not {max_bytes / 2**20:g}")
         self.folder = Path(folder)
         self.max_bytes = max_bytes
         self.flush_rows = flush_rows
+        self.profile = profile  # the meter profile of the flows: written in every file's footer
         self.rows_written = self.rows_dropped = self.rows_unwritten = 0
         self.files_written = self.files_dropped = 0
         self._pending: list[pd.DataFrame] = []
@@ -116,6 +118,9 @@ class FlowRecorder:
         try:
             target.parent.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
             table = pa.Table.from_pandas(part[list(RECORDED_COLUMNS)], preserve_index=False)
+            table = table.replace_schema_metadata(
+                {**(table.schema.metadata or {}), PROFILE_KEY: self.profile.encode()}
+            )
             fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, FILE_MODE)
             with os.fdopen(fd, "wb") as out:
                 pq.write_table(table, out, compression="zstd")

@@ -9,7 +9,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from flows.recorded import RecordedFlowsError, part_files, part_rows, partitions, read_recorded
+from flows.recorded import (
+    RecordedFlowsError,
+    part_files,
+    part_profile,
+    part_rows,
+    partitions,
+    read_recorded,
+)
 from flows.schema import FLOW_COLUMNS
 from serve.flow_recorder import FlowRecorder, RecorderError
 from tests.serve.registered_model import meter
@@ -35,7 +42,7 @@ def judged(flows: pd.DataFrame, hour: int) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def test_flows_go_to_the_hour_they_started_with_their_verdicts(tmp_path: Path, rows: pd.DataFrame) -> None:
-    rec = FlowRecorder(tmp_path / "rec", max_bytes=2**30, flush_rows=10**9)
+    rec = FlowRecorder(tmp_path / "rec", max_bytes=2**30, profile="clean", flush_rows=10**9)
     a, va = judged(rows.head(40), 8)
     b, vb = judged(rows.iloc[40:100], 9)
     rec.observe(a, va)
@@ -46,6 +53,7 @@ def test_flows_go_to_the_hour_they_started_with_their_verdicts(tmp_path: Path, r
     assert [f.parent.relative_to(tmp_path / "rec").as_posix() for f in files] == [
         "date=2026-12-03/hour=08", "date=2026-12-03/hour=09"]
     assert [part_rows(f) for f in files] == [40, 60]
+    assert {part_profile(f) for f in files} == {"clean"}
     back = read_recorded(tmp_path / "rec")
     assert list(back.columns[: len(FLOW_COLUMNS)]) == list(FLOW_COLUMNS)
     assert back["Flow ID"].tolist() == a["Flow ID"].tolist() + b["Flow ID"].tolist()
@@ -59,10 +67,10 @@ def test_the_folder_stays_under_its_bound_oldest_dropped_first_and_counted(
     tmp_path: Path, rows: pd.DataFrame
 ) -> None:
     folder = tmp_path / "rec"
-    probe = FlowRecorder(folder / "probe", max_bytes=2**30, flush_rows=1)
+    probe = FlowRecorder(folder / "probe", max_bytes=2**30, profile="clean", flush_rows=1)
     probe.observe(*judged(rows.head(50), 0))
     one_file = probe.stored_bytes
-    rec = FlowRecorder(folder / "bounded", max_bytes=int(one_file * 3.5), flush_rows=50)
+    rec = FlowRecorder(folder / "bounded", max_bytes=int(one_file * 3.5), profile="clean", flush_rows=50)
     for hour in range(10):
         rec.observe(*judged(rows.head(50), hour))
     rec.close()
@@ -77,10 +85,10 @@ def test_the_folder_stays_under_its_bound_oldest_dropped_first_and_counted(
 
 
 def test_an_earlier_runs_files_count_toward_the_bound(tmp_path: Path, rows: pd.DataFrame) -> None:
-    first = FlowRecorder(tmp_path, max_bytes=2**30, flush_rows=1)
+    first = FlowRecorder(tmp_path, max_bytes=2**30, profile="clean", flush_rows=1)
     first.observe(*judged(rows.head(50), 1))
     size = first.stored_bytes
-    second = FlowRecorder(tmp_path, max_bytes=int(size * 1.5), flush_rows=1)
+    second = FlowRecorder(tmp_path, max_bytes=int(size * 1.5), profile="clean", flush_rows=1)
     assert second.stored_bytes == size
     second.observe(*judged(rows.head(50), 2))
     assert [f.parent.name for f in part_files(tmp_path)] == ["hour=02"]
@@ -88,7 +96,7 @@ def test_an_earlier_runs_files_count_toward_the_bound(tmp_path: Path, rows: pd.D
 
 
 def test_recorded_files_are_private(tmp_path: Path, rows: pd.DataFrame) -> None:
-    rec = FlowRecorder(tmp_path / "rec", max_bytes=2**30, flush_rows=1)
+    rec = FlowRecorder(tmp_path / "rec", max_bytes=2**30, profile="clean", flush_rows=1)
     rec.observe(*judged(rows.head(5), 3))
     (f,) = part_files(tmp_path / "rec")
     assert stat.S_IMODE(f.stat().st_mode) == 0o600
@@ -99,11 +107,11 @@ def test_recorded_files_are_private(tmp_path: Path, rows: pd.DataFrame) -> None:
 def test_bad_paths_are_one_line(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("x")
     with pytest.raises(RecorderError, match="not a folder"):
-        FlowRecorder(tmp_path / "file", max_bytes=2**20)
+        FlowRecorder(tmp_path / "file", max_bytes=2**20, profile="clean")
     with pytest.raises(RecorderError, match="cannot record flows in .*under"):
-        FlowRecorder(tmp_path / "file" / "under", max_bytes=2**20)
+        FlowRecorder(tmp_path / "file" / "under", max_bytes=2**20, profile="clean")
     with pytest.raises(RecorderError, match="positive"):
-        FlowRecorder(tmp_path / "ok", max_bytes=0)
+        FlowRecorder(tmp_path / "ok", max_bytes=0, profile="clean")
     with pytest.raises(RecordedFlowsError, match="no such folder"):
         read_recorded(tmp_path / "absent")
     (tmp_path / "empty").mkdir()
@@ -112,7 +120,7 @@ def test_bad_paths_are_one_line(tmp_path: Path) -> None:
 
 
 def test_a_failed_write_is_counted_and_the_sensor_goes_on(tmp_path: Path, rows: pd.DataFrame) -> None:
-    rec = FlowRecorder(tmp_path / "rec", max_bytes=2**30, flush_rows=1)
+    rec = FlowRecorder(tmp_path / "rec", max_bytes=2**30, profile="clean", flush_rows=1)
     (tmp_path / "rec" / "date=2026-12-03").write_text("in the way")  # the partition folder cannot be made
     rec.observe(*judged(rows.head(7), 4))
     odd, verdicts = judged(rows.head(7), 5)
