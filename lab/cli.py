@@ -9,13 +9,14 @@ captures through ``netsentry classify`` and reports per-scenario detection and b
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 import time
 from pathlib import Path
 
-from lab import netns
-from lab.netns import LabError
+from lab import netns, workdir
+from lab.netns import Interrupted, LabError, LabUsageError
 
 DEFAULT_RUNS = Path("data") / "lab-runs"
 
@@ -23,15 +24,24 @@ DEFAULT_RUNS = Path("data") / "lab-runs"
 def _up(args: argparse.Namespace) -> int:
     from lab import services
 
+    netns.require_root()
+    # checked before anything is built: a refused folder or account leaves the machine as it was
+    work = workdir.private_dir(Path(args.work) if args.work else None)
+    services.check_account()
     netns.up()
-    pids = services.start(Path(args.work))
-    print(f"lab up: {len(netns.HOSTS)} hosts on {netns.SUBNET}.0/24, victim services {pids}")
+    victim = services.start(work)
+    print(f"lab up: {len(netns.HOSTS)} hosts on {netns.SUBNET}.0/24, victim services {victim.pids}")
+    print(
+        f"lab up: work folder {work}; login {services.LAB_USER}, password last in {work}/words/passwords.txt"
+    )
     return 0
 
 
 def _down(args: argparse.Namespace) -> int:
+    from lab import services
+
     netns.require_root()
-    deleted = netns.down()
+    deleted = services.teardown()
     left = netns.our_namespaces()
     if left:
         print(f"lab down: namespaces still present: {left}", file=sys.stderr)
@@ -48,13 +58,22 @@ def _run(args: argparse.Namespace) -> int:
     if args.set and not args.scenario:
         chosen += [s for s in catalogue.scenarios.values() if s.background and s not in chosen]
     out = Path(args.out or DEFAULT_RUNS / time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()))
+    out = workdir.private_dir(out)  # refused before the testbed is built
     manifest = runner.run_session(
-        catalogue, chosen, out, args.max_time, args.warmup, args.cooldown, seed=args.seed
+        catalogue,
+        chosen,
+        out,
+        args.max_time,
+        args.warmup,
+        args.cooldown,
+        seed=args.seed,
+        log=functools.partial(print, flush=True),
     )
     for profile in args.profile:
         flows, report = labels.label_capture(out / "capture.pcap", manifest, profile, out)
-        flows.to_csv(out / f"labelled-{profile}.csv.gz", index=False)
-        (out / f"labels-{profile}.json").write_text(json.dumps(report, indent=2) + "\n")
+        with workdir.open_new(out / f"labelled-{profile}.csv.gz", text=False) as f:
+            flows.to_csv(f, index=False, compression="gzip")
+        workdir.write(out / f"labels-{profile}.json", json.dumps(report, indent=2) + "\n", 0o644)
         print(
             f"lab run: {profile}: {report['labelled']:,} labelled flows ({report['dropped']} dropped): "
             + ", ".join(f"{k} {v:,}" for k, v in report["by_label"].items())
@@ -87,7 +106,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     lab.set_defaults(func=lambda a: (lab.print_help(), 2)[1])
 
     up = cmds.add_parser("up", help="build the testbed and start the victim's services (needs root)")
-    up.add_argument("--work", default="/tmp/netsentry-lab", help="folder for configs, keys, logs")
+    up.add_argument(
+        "--work",
+        help="private folder for configs, keys, logs (default: a new one in $TMPDIR); one owned by another "
+        "user or writable by group/others is refused",
+    )
     up.set_defaults(func=_guard(_up))
 
     down = cmds.add_parser("down", help="remove the testbed and every process in it (idempotent; needs root)")
@@ -130,15 +153,19 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _guard(handler):
-    """Turn lab errors into one line on stderr and exit status 1 (never a traceback)."""
+    """Turn lab errors into one line on stderr (never a traceback): status 2 for a refused request,
+    128 + signal for an interrupted run, 1 for any other failure."""
 
     def run(args: argparse.Namespace) -> int:
         if getattr(args, "profile", "x") is None:
             args.profile = ["clean", "engelen"]
         try:
             return handler(args)
+        except Interrupted as err:
+            print(f"netsentry lab: {err}", file=sys.stderr)
+            return err.code
         except (LabError, OSError, ValueError, RuntimeError) as err:
             print(f"netsentry lab: {err}", file=sys.stderr)
-            return 1
+            return 2 if isinstance(err, LabUsageError) else 1
 
     return run

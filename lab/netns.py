@@ -1,8 +1,9 @@
 """The lab's network: one namespace per host, veth pairs into a bridge that lives in a switch namespace.
 
 Nothing is created in the root namespace (no bridge, no veth end, no route), and no lab namespace
-has a default route, so no packet can leave the lab.  Every name starts with :data:`PREFIX`, which is
-also what :func:`down` looks for, so other namespaces on the machine are never touched.
+has a default route, so no packet can leave the lab.  :func:`down` looks only for the lab's own
+namespace names (:data:`NAMESPACES`), never for a prefix, so other namespaces on the machine (even one
+called ``nsLocalVPN``) are never touched.
 """
 
 from __future__ import annotations
@@ -49,6 +50,8 @@ HOSTS: tuple[Host, ...] = (
     Host("cli2", 31),
 )
 BY_NAME = {h.name: h for h in HOSTS}
+#: every namespace the lab makes, and the only ones it ever kills processes in or deletes
+NAMESPACES: tuple[str, ...] = (SWITCH, *(h.ns for h in HOSTS))
 VICTIM = BY_NAME["vic"]
 #: hosts whose resolver is the victim's dnsmasq; the others get none (a server's reverse look-up of
 #: its peers would otherwise put DNS flows of no scenario into the capture)
@@ -57,6 +60,19 @@ RESOLVER_CLIENTS = ("cli1", "cli2")
 
 class LabError(RuntimeError):
     """A lab operation failed (the message says which command and why)."""
+
+
+class Interrupted(Exception):
+    """The run was stopped by a signal; ``code`` is the conventional exit status (128 + signal)."""
+
+    def __init__(self, signum: int, message: str = "") -> None:
+        self.signum = signum
+        self.code = 128 + signum
+        super().__init__(message or f"interrupted by {signal.Signals(signum).name}")
+
+
+class LabUsageError(LabError):
+    """The user asked for something the lab refuses (an unsafe folder, a foreign account): exit status 2."""
 
 
 def require_root() -> None:
@@ -80,10 +96,10 @@ def exec_in(host: Host | str, cmd: list[str]) -> list[str]:
 
 
 def our_namespaces() -> list[str]:
-    """Existing namespaces with the lab prefix (ours only)."""
+    """The lab's namespaces that exist now (exact names: a foreign ``nsL...`` is not ours)."""
     out = run(["ip", "netns", "list"], check=False).stdout
-    names = [line.split()[0] for line in out.splitlines() if line.strip()]
-    return [n for n in names if n.startswith(PREFIX)]
+    names = {line.split()[0] for line in out.splitlines() if line.strip()}
+    return [n for n in NAMESPACES if n in names]
 
 
 def namespace_pids(ns: str) -> list[int]:

@@ -13,7 +13,6 @@ from lab.netns import BY_NAME, SUBNET, VICTIM, LabError
 
 CATALOGUE = Path(__file__).resolve().parent / "scenarios.yaml"
 AGENTS = Path(__file__).resolve().parent / "agents"
-WORDS = Path(__file__).resolve().parent / "wordlists"
 #: the attack groups a scenario may be labelled with (CICIDS2017's, minus the two left out)
 GROUPS = ("PortScan", "Brute Force", "DoS", "DDoS", "Web Attack", "Bot")
 BACKGROUND_DURATION = 3600  # background agents are stopped by the runner long before this
@@ -55,7 +54,8 @@ def placeholders(work: Path, host: str) -> dict[str, str]:
     return {
         "victim": VICTIM.address,
         "agents": str(AGENTS),
-        "words": str(WORDS),
+        # the run's copy (lab.services.write_wordlists): it holds the run's login password
+        "words": str(work / "words"),
         "work": str(work),
         "c2": BY_NAME["c2"].address,
         "alias": alias_address(host),

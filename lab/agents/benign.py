@@ -5,10 +5,14 @@ browsing the shop, logging in (sometimes mistyping the password, at a human rate
 commands and copy files, FTP downloads and uploads, DNS look-ups and bulk HTTP/FTP transfers.
 Prints one JSON line of counts at the end.
 
-Usage: benign.py VICTIM DURATION SEED USER PASSWORD
+Usage: LAB_PASSWORD=... benign.py VICTIM DURATION SEED USER
+
+The password comes in the environment, never on a command line (other local users can read those):
+sshpass reads it from SSHPASS, curl from a netrc file in our private temporary folder.
 """
 
 import json
+import os
 import random
 import signal
 import subprocess
@@ -101,7 +105,7 @@ def comment(rng, ctx):
 
 def ssh_session(rng, ctx):
     cmd = "; ".join(rng.sample(COMMANDS, rng.randint(1, 4)))
-    sh(["sshpass", "-p", ctx["password"], "ssh", *SSH_OPTS, f"{ctx['user']}@{ctx['victim']}", cmd])
+    sh(["sshpass", "-e", "ssh", *SSH_OPTS, f"{ctx['user']}@{ctx['victim']}", cmd])
 
 
 def ssh_copy(rng, ctx):
@@ -110,8 +114,7 @@ def ssh_copy(rng, ctx):
         sh(
             [
                 "sshpass",
-                "-p",
-                ctx["password"],
+                "-e",
                 "scp",
                 *SSH_OPTS,
                 f"{remote}:report.txt",
@@ -121,19 +124,31 @@ def ssh_copy(rng, ctx):
     else:
         with open(ctx["tmp"] + "/up.bin", "wb") as fh:
             fh.write(rng.randbytes(rng.randint(1, 200) * 1024))
-        sh(["sshpass", "-p", ctx["password"], "scp", *SSH_OPTS, ctx["tmp"] + "/up.bin", f"{remote}:uploads/"])
+        sh(["sshpass", "-e", "scp", *SSH_OPTS, ctx["tmp"] + "/up.bin", f"{remote}:uploads/"])
 
 
 def ftp(rng, ctx):
-    base = f"ftp://{ctx['user']}:{ctx['password']}@{ctx['victim']}"
+    base = f"ftp://{ctx['victim']}"
     if rng.random() < 0.6:
-        sh(["curl", "-s", "-m", "15", "-o", "/dev/null", f"{base}/{rng.choice(['file.bin', 'report.txt'])}"])
+        sh(
+            [
+                "curl",
+                *ctx["auth"],
+                "-s",
+                "-m",
+                "15",
+                "-o",
+                "/dev/null",
+                f"{base}/{rng.choice(['file.bin', 'report.txt'])}",
+            ]
+        )
     else:
         with open(ctx["tmp"] + "/ftp.bin", "wb") as fh:
             fh.write(rng.randbytes(rng.randint(1, 300) * 1024))
         sh(
             [
                 "curl",
+                *ctx["auth"],
                 "-s",
                 "-m",
                 "15",
@@ -154,8 +169,8 @@ def bulk(rng, ctx):
     if rng.random() < 0.5:
         url = f"http://{ctx['victim']}/static/{rng.randint(512, 8192)}"
     else:
-        url = f"ftp://{ctx['user']}:{ctx['password']}@{ctx['victim']}/big.bin"
-    sh(["curl", "-s", "-m", "20", "-o", "/dev/null", url])
+        url = f"ftp://{ctx['victim']}/big.bin"
+    sh(["curl", *ctx["auth"], "-s", "-m", "20", "-o", "/dev/null", url])
 
 
 ACTIVITIES = [
@@ -171,11 +186,15 @@ ACTIVITIES = [
 
 
 def main():
-    victim, duration, seed, user, password = sys.argv[1], float(sys.argv[2]), int(sys.argv[3]), *sys.argv[4:6]
+    victim, duration, seed, user = sys.argv[1], float(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+    os.environ["SSHPASS"] = os.environ["LAB_PASSWORD"]
     rng = random.Random(seed)
     counts = {}
     with tempfile.TemporaryDirectory() as tmp:
-        ctx = {"victim": victim, "user": user, "password": password, "tmp": tmp}
+        netrc = os.path.join(tmp, "netrc")  # TemporaryDirectory is 0700: only we read it
+        with open(netrc, "w") as fh:
+            fh.write(f"machine {victim} login {user} password {os.environ['LAB_PASSWORD']}\n")
+        ctx = {"victim": victim, "user": user, "tmp": tmp, "auth": ["--netrc-file", netrc]}
         end = time.monotonic() + duration
         funcs, weights = zip(*ACTIVITIES, strict=True)
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # the runner stops us with SIGTERM

@@ -8,45 +8,18 @@ capture meters to the same flows, and that `lab down` leaves no namespace and no
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from lab import netns, pcap
+from lab import netns, pcap, services
 from lab.dataset import HEADER_SNAPLEN
 from lab.labels import meter
+from tests.lab.labtools import lab_processes, needs_lab, netsentry
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        os.geteuid() != 0 or not all(shutil.which(t) for t in ("ip", "nmap", "hydra", "tcpdump", "sshpass")),
-        reason="needs root and the lab's packages (scripts/bootstrap.sh test)",
-    ),
-]
+pytestmark = [pytest.mark.slow, needs_lab]
 ATT1, CLIENTS, C2 = "10.99.7.21", {"10.99.7.30", "10.99.7.31"}, "10.99.7.40"
-
-
-def netsentry(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "netsentry.cli", *args], capture_output=True, text=True)
-
-
-def lab_processes(marker: str) -> list[str]:
-    """Command lines of live processes that mention the lab's subnet or the run folder."""
-    found = []
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit() and int(proc.name) != os.getpid():
-            try:
-                cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            except OSError:
-                continue
-            if ("10.99.7." in cmd or marker in cmd) and "pytest" not in cmd:
-                found.append(cmd)
-    return found
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +43,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
             "clean",
         )
     finally:
-        netns.down()
+        services.teardown()
     assert proc.returncode == 0, proc.stderr
     return out
 
@@ -109,8 +82,9 @@ def test_manifest_records_versions_argv_and_windows(run: Path) -> None:
 def test_header_only_capture_meters_to_the_same_flows(run: Path, tmp_path: Path) -> None:
     linktype, packets = pcap.read(run / "capture.pcap")
     pcap.write(tmp_path / "h.pcap", linktype, packets, snaplen=HEADER_SNAPLEN)
-    a = meter(run / "capture.pcap", "clean", tmp_path / "a.csv").read_text()
-    b = meter(tmp_path / "h.pcap", "clean", tmp_path / "b.csv").read_text()
+    assert meter(run / "capture.pcap", "clean", tmp_path / "a.csv") == 0
+    assert meter(tmp_path / "h.pcap", "clean", tmp_path / "b.csv") == 0
+    a, b = (tmp_path / "a.csv").read_text(), (tmp_path / "b.csv").read_text()
     assert a == b and a.count("\n") > 4000
 
 
