@@ -14,7 +14,8 @@ ignored, is listed on stderr and in the metrics), then, counting and logging eve
 4. drops duplicate flows (same features and label; identifiers ignored);
 5. drops feature columns constant over the whole input (no information anywhere).
 
-Writes ``data/clean/flows.parquet`` and ``metrics/clean.json``.
+With ``data.site_dir`` set, the site's recorded flows join the input as ``BENIGN`` first
+(:mod:`pipeline.site`). Writes ``data/clean/flows.parquet`` and ``metrics/clean.json``.
 Usage: ``python -m pipeline.clean`` (reads params.yaml).
 """
 
@@ -31,6 +32,7 @@ from flows.schema import FEATURE_COLUMNS, LABEL_COLUMN, RATE_COLUMNS
 from pipeline import tracking
 from pipeline.io import project_path, write_json, write_parquet
 from pipeline.layouts import LayoutError, list_input_files, read_flow_folder, relative_name
+from pipeline.site import SiteError, read_site
 from pipeline.stage import log_metrics, stage_cli
 
 OUTPUT = "data/clean/flows.parquet"
@@ -156,6 +158,23 @@ def read_input(input_dir: Path, expected_profile: str | None) -> tuple[pd.DataFr
     return flows, {"files": files, "ignored_files": ignored, "flow_profile": profile}
 
 
+def add_site(flows: pd.DataFrame, inputs: dict[str, Any], data: dict[str, Any]) -> pd.DataFrame:
+    """The input flows plus the site's recorded flows as benign, when ``data.site_dir`` is set."""
+    if not data.get("site_dir"):
+        return flows
+    site_dir = project_path(data["site_dir"])
+    print(f"clean: reading the site's recorded flows in {site_dir}", flush=True)
+    profile = inputs["flow_profile"] or data.get("flow_profile")
+    rows, report = read_site(site_dir, profile, float(data.get("site_drop_flagged_from", 0.9)))
+    inputs["site"] = report
+    print(
+        f"clean: site: {report['rows']:,} recorded flows, {report['left_out_flagged']:,} confident "
+        f"detections left out, {report['rows_as_benign']:,} added as BENIGN",
+        flush=True,
+    )
+    return pd.concat([flows, rows], ignore_index=True)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the DVC stage (``--check-input``: only check the input folder exists)."""
     args = sys.argv[1:] if argv is None else argv
@@ -169,7 +188,8 @@ def main(argv: list[str] | None = None) -> None:
         print(f"clean: reading {input_dir}", flush=True)
         try:
             flows, inputs = read_input(input_dir, params["data"].get("flow_profile"))
-        except LayoutError as err:
+            flows = add_site(flows, inputs, params["data"])
+        except (LayoutError, SiteError) as err:
             raise SystemExit(f"clean: {err}") from None
         clean, report = clean_flows(flows)
         report.update(inputs)

@@ -13,6 +13,7 @@ Usage: ``python -m pipeline.train`` (reads params.yaml; ``MLFLOW_TRACKING_URI`` 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -164,6 +165,9 @@ def train(params: dict[str, Any]) -> dict[str, Any]:
         "features": ",".join(features),
         "params_fingerprint": tracking.params_fingerprint(params),
     }
+    site = read_json(CLEAN_METRICS).get("site") if project_path(CLEAN_METRICS).exists() else None
+    if site and site.get("captures"):  # benign_eval never counts these captures for this model
+        tags["trained_captures"] = json.dumps(site["captures"])
     mlflow.log_params(
         {"max_depth": best["max_depth"], "n_estimators": best["n_estimators"], "n_features": len(features)}
     )
