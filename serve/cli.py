@@ -72,7 +72,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         + SIGNALS_HELP[False],
         epilog="example: netsentry classify capture.pcap -o verdicts.csv --model models:/netsentry@champion",
     )
-    c.add_argument("input", type=Path, metavar="FILE", help="capture (.pcap/.pcapng) or flow CSV (.csv)")
+    c.add_argument("input", type=Path, metavar="FILE", help="capture (.pcap/.pcapng) or flow CSV (.csv[.gz])")
     c.add_argument("-o", "--output", type=Path, metavar="VERDICTS.csv", help="write the verdicts here")
     c.add_argument("-v", "--verbose", action="store_true", help="log progress on stderr")
     _add_common(c)
@@ -277,7 +277,7 @@ def _between_batches(plan: Any, verdict_log: Any, summary: Any, alerts: Any) -> 
 
 def _run(args: argparse.Namespace, daemon: bool) -> int:
     """Shared body of classify and serve; raises the user-facing errors the handlers turn into lines."""
-    from flows.meter_csv import check_header, read_header
+    from flows.meter_csv import check_header, is_flow_csv, read_header
     from serve.logs import setup_logging
     from serve.verdict_log import VerdictFileError, check_writable_parent
 
@@ -291,7 +291,7 @@ def _run(args: argparse.Namespace, daemon: bool) -> int:
     file: Path | None = args.input if not daemon else args.read
     if file is not None and (not file.exists() or file.is_dir()):  # a FIFO is fine: a live stream
         raise UserError(f"no such file: {file}")
-    from_csv = file is not None and file.suffix.lower() == ".csv"
+    from_csv = file is not None and is_flow_csv(file)  # .csv or .csv.gz
     if from_csv:
         check_header(read_header(file))  # type: ignore[arg-type]
     else:

@@ -41,7 +41,8 @@ BAD_VALUES = [
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _run(*args: str) -> subprocess.CompletedProcess:
+def netsentry_without_model(*args: str) -> subprocess.CompletedProcess:
+    """Run this tree's ``netsentry ARGS`` with no reachable tracking server (and nothing inherited)."""
     # no tracking server anywhere: the check must come before any MLflow work.  PYTHONPATH: this
     # tree's code, whatever tree the virtualenv's editable install points at
     env = {"PATH": "/usr/bin:/bin", "MLFLOW_TRACKING_URI": "http://127.0.0.1:9/", "PYTHONPATH": str(ROOT)}
@@ -55,7 +56,7 @@ def test_a_bad_value_is_one_line_and_exit_2(command: str, override: str, message
     absent = str(tmp_path / "absent.pcap")  # the config is checked before the input
     source = [absent] if command == "classify" else ["-r", absent]
     started = time.monotonic()
-    proc = _run(command, *source, override)
+    proc = netsentry_without_model(command, *source, override)
     assert proc.returncode == 2, proc.stderr
     assert_one_clear_line(proc, f"netsentry {command}: bad configuration: {message}")
     assert time.monotonic() - started < 20  # no model, no MLflow, no meter
