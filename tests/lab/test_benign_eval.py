@@ -19,6 +19,12 @@ from lab.evaluate import EvalError
 def test_every_excluded_capture_exists_and_every_other_counts(pcaps: Path) -> None:
     """The committed manifest names real files, each with a kind and a reason; nothing else is left out."""
     manifest = load_manifest()
+    for name, spec in manifest.items():
+        folder = pcaps.parent / spec["folder"]
+        missing = set(spec["excluded"]) - {p.name for p in folder.iterdir()}
+        assert not missing, (name, missing)
+    browsing, _ = benign_captures(pcaps / "attacks", manifest["shared-browsing"], trained=set())
+    assert [p.name for p in browsing] == ["http_espn.pcapng"]
     spec = manifest["shared-protocols"]
     folder = pcaps.parent / spec["folder"]
     names = {p.name for p in folder.iterdir() if p.is_file()}
