@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from serve.config import ConfigError, load_config, project_path
+from serve.config import ConfigError, load_config, log_level, project_path
 from serve.signals import HELP as SIGNALS_HELP
 
 log = logging.getLogger("serve")
@@ -283,7 +283,7 @@ def _run(args: argparse.Namespace, daemon: bool) -> int:
 
     cfg = _config(args)
     quiet = not daemon and not getattr(args, "verbose", False)
-    setup_logging("WARNING" if quiet else cfg["log"]["level"], args.log_json or cfg["log"]["json"])
+    setup_logging(log_level(cfg, quiet), args.log_json or cfg["log"]["json"])
     sc = cfg["serve"]
 
     # the cheap checks first: a typo should not wait for MLflow and the model to load

@@ -155,6 +155,14 @@ def load_config(overrides: list[str] | tuple[str, ...] = (), conf_dir: Path = CO
         raise ConfigError(f"bad configuration: {exc}") from None
 
 
+def log_level(cfg: dict[str, Any], quiet: bool = False) -> str:
+    """The level to log at: ``log.level``; when ``quiet`` (``classify`` without ``-v``) at least WARNING."""
+    level = cfg["log"]["level"].upper()
+    if quiet and LOG_LEVELS.index(level) < LOG_LEVELS.index("WARNING"):
+        return "WARNING"
+    return level
+
+
 def project_path(value: str | None, default: str) -> Path:
     """A configured path: ``default`` when unset, relative paths taken from the project root."""
     path = Path(value if value else default)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from serve.config import CONF_DIR, ConfigError, SensorConfig, load_config
+from serve.config import CONF_DIR, ConfigError, SensorConfig, load_config, log_level
 from tests.serve.sensor_run import NETSENTRY, assert_one_clear_line
 
 BAD_VALUES = [
@@ -114,3 +114,14 @@ def test_a_bad_config_file_is_one_line(tmp_path: Path) -> None:
     (conf / "serve" / "alerts").symlink_to(CONF_DIR / "serve" / "alerts")
     with pytest.raises(ConfigError, match=r"serve\.batch\.max_rows='lots' must be an integer"):
         load_config(conf_dir=conf)
+
+
+@pytest.mark.parametrize(("level", "quiet", "used"), [
+    ("INFO", True, "WARNING"),     # classify without -v: warnings and worse, as before
+    ("error", True, "ERROR"),      # ... but a quieter log.level is honoured
+    ("CRITICAL", True, "CRITICAL"),
+    ("debug", False, "DEBUG"),     # serve, or classify -v: log.level as set
+    ("INFO", False, "INFO"),
+])
+def test_log_level_is_honoured_by_classify_too(level: str, quiet: bool, used: str) -> None:
+    assert log_level(load_config([f"log.level={level}"]), quiet=quiet) == used
