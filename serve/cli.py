@@ -351,7 +351,13 @@ def _run(args: argparse.Namespace, daemon: bool) -> int:
                 alerts.close()
                 raise UserError(f"cannot serve metrics on port {port}: {exc.strerror}") from exc
             log.info("Prometheus metrics on http://%s:%d/metrics", sc["metrics"]["address"], bound)
-    plan = SignalPlan(daemon, stop)
+    stops = [stop]  # a flow CSV: also stop judging the rows already read (see below)
+
+    def halt() -> None:
+        for each in stops:
+            each()
+
+    plan = SignalPlan(daemon, halt)
     plan.install()
     try:
         # opened last: a run that cannot start leaves an existing verdict file as it was
@@ -367,6 +373,8 @@ def _run(args: argparse.Namespace, daemon: bool) -> int:
     batcher = Batcher(int(sc["batch"]["max_rows"]), float(sc["batch"]["max_wait_ms"]) / 1e3,
                       when_idle=bool(sc["batch"]["when_idle"]))
     path = FlowPath(slot, verdicts, batcher, alerts, verdict_log, metrics)
+    if from_csv:
+        stops.append(path.cancel)
     path.between_batches = lambda: _between_batches(plan, verdict_log, path.summary, alerts)
     _refreeze()
     slot.start()

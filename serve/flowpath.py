@@ -144,6 +144,12 @@ class FlowPath:
         self.observers = list(observers)
         self.between_batches = between_batches
         self.summary = Summary()
+        self._cancelled = threading.Event()
+
+    def cancel(self) -> None:
+        """End :meth:`run` early (safe from a signal handler): rows already batched are judged, rows
+        still queued are not (an interrupted flow CSV; a meter's rows are judged: stop the meter)."""
+        self._cancelled.set()
 
     def classify(self, batch: pd.DataFrame) -> pd.DataFrame:
         """Judge one batch with the current model; log, alert and count the verdicts."""
@@ -166,6 +172,10 @@ class FlowPath:
         if self.metrics is not None:
             self.metrics.observe_batch(groups, time.perf_counter() - started, detections, UNJUDGED)
         return result
+
+    def _between_batches(self) -> None:
+        if self.between_batches is not None:
+            self.between_batches()
 
     def run(self, frames: Iterable[pd.DataFrame], queue_size: int = 64) -> Summary:
         """Read ``frames`` on a thread and classify them in micro-batches until they end.
@@ -198,12 +208,12 @@ class FlowPath:
             if isinstance(item, BaseException):
                 error = item
                 continue
-            if item is not None:
+            if item is not None and not self._cancelled.is_set():
                 self.batcher.add(item)
             while self.batcher.due(upstream_idle=q.empty()):  # a big frame makes several batches
                 self.classify(self.batcher.take())  # type: ignore[arg-type]
-            if self.between_batches is not None:
-                self.between_batches()
+            self._between_batches()
+        self._between_batches()  # a stop signal that ended the stream is told too
         while (rest := self.batcher.take()) is not None:
             self.classify(rest)
         reader.join(timeout=5)

@@ -47,11 +47,15 @@ def netsentry(store: Store, out: Path, *args: str, timeout: float = 300) -> subp
 
 
 class Daemon:
-    """``netsentry serve`` running in the background; its stderr is collected as it comes."""
+    """``netsentry serve`` (or classify) running in the background; its stderr is collected as it comes."""
 
-    def __init__(self, store: Store, out: Path, *args: str, prefix: tuple[str, ...] = ()) -> None:
+    def __init__(self, store: Store, out: Path, *args: str, prefix: tuple[str, ...] = (),
+                 command: str = "serve", overrides: list[str] | None = None) -> None:
+        """``command``: ``serve`` or ``classify`` (run in the background, e.g. to signal it);
+        ``overrides``: instead of :func:`common_overrides`."""
         out.mkdir(parents=True, exist_ok=True)
-        self.proc = subprocess.Popen([*prefix, NETSENTRY, "serve", *args, *common_overrides(store, out)],
+        overrides = common_overrides(store, out) if overrides is None else overrides
+        self.proc = subprocess.Popen([*prefix, NETSENTRY, command, *args, *overrides],
                                      cwd=out, env=sensor_env(store), stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, text=True)
         self.lines: list[str] = []
@@ -95,6 +99,11 @@ class Daemon:
             stdout, _ = self.proc.communicate()
         self._reader.join(timeout=5)
         return self.proc.returncode, stdout
+
+
+def count_rows(path: Path) -> int:
+    """Data rows in a CSV written so far (0 if it does not exist yet)."""
+    return max(0, len(path.read_bytes().splitlines()) - 1) if path.exists() else 0
 
 
 def read_verdicts(path: Path) -> pd.DataFrame:
