@@ -233,8 +233,10 @@ class Meter:
         cmd = self.spec.command()
         log.info("starting meter: %s", " ".join(cmd))
         try:
+            # its own process group: a signal to the sensor's group (Ctrl-C, a terminal hangup) reaches
+            # the sensor only, which decides (serve.signals) and stops the meter with SIGTERM itself
             proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                    stderr=subprocess.PIPE, preexec_fn=_die_with_parent)
+                                    stderr=subprocess.PIPE, preexec_fn=_die_with_parent, process_group=0)
         except OSError as exc:
             raise MeterError(f"cannot run the flow meter {self.spec.binary}: {exc.strerror}") from exc
         run = _Run(proc)
