@@ -3,9 +3,11 @@
 :class:`ModelSource` resolves the alias to a version with :class:`~mlflow.MlflowClient`, reads the
 version's tags (``flow_profile``, ``features``), downloads its artifacts and loads the skops file
 itself with the sensor's own trust list (:mod:`serve.trust`), never MLflow's loader (which trusts the
-list stored in the model).  The last good model is cached (:mod:`serve.cache`) so a sensor starts
-while the tracking server is away; :meth:`ModelSource.poll` follows the alias.  :func:`verdicts` turns
-a batch of meter rows into the verdict frame (:data:`serve.verdict.VERDICT_COLUMNS`).
+list stored in the model).  The last good model is cached (:mod:`serve.cache`, one entry per model
+URI and registry) so a sensor starts while the tracking server is away; a model is cached only once
+it passed every check, so the cache never holds a model the sensor refused.  :meth:`ModelSource.poll`
+follows the alias.  Every message names the tracking URI without its password (:mod:`serve.tracking`).
+:func:`verdicts` turns a batch of meter rows into the verdict frame (:data:`serve.verdict.VERDICT_COLUMNS`).
 """
 
 from __future__ import annotations
@@ -15,8 +17,6 @@ import logging
 import os
 import re
 import tempfile
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -27,9 +27,12 @@ import pyarrow as pa
 import yaml
 
 from flows.schema import FEATURE_COLUMNS
-from serve.cache import ModelCache
+from serve import tracking
+from serve.cache import CacheDamaged, ModelCache, private_dir
 from serve.model_error import ModelError
 from serve.runtime import OnnxForest, Predictor
+from serve.tracking import Unreachable as _Unreachable
+from serve.tracking import one_line as _one_line
 from serve.trust import load_trusted
 from serve.verdict import FLOW_FIELDS, VERDICT_COLUMNS
 
@@ -57,10 +60,6 @@ _HTTP_DEFAULTS: Final[dict[str, str]] = {
     "MLFLOW_HTTP_REQUEST_TIMEOUT": "20",
     "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
 }
-
-
-class _Unreachable(Exception):
-    """The tracking server/store cannot be reached (network, server down, store file absent)."""
 
 
 @dataclass
@@ -130,19 +129,17 @@ def parse_model_uri(uri: str) -> tuple[str, str | None, str | None]:
     return m["name"], m["alias"], m["version"]
 
 
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0][:300] if text else type(exc).__name__
-
-
 def _read_flavor(folder: Path) -> dict[str, Any]:
     """The sklearn flavor of the MLmodel file in ``folder`` (data path, serialisation format)."""
     try:
         mlmodel = yaml.safe_load((folder / "MLmodel").read_text())
-    except (OSError, yaml.YAMLError) as exc:
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise ModelError(f"the model has no readable MLmodel file ({_one_line(exc)})") from exc
-    flavor = (mlmodel or {}).get("flavors", {}).get("sklearn")
-    if not flavor:
+    flavors = mlmodel.get("flavors") if isinstance(mlmodel, dict) else None
+    if not isinstance(flavors, dict):
+        raise ModelError("the model's MLmodel file is not an MLflow model description (no flavors mapping)")
+    flavor = flavors.get("sklearn")
+    if not isinstance(flavor, dict) or not flavor:
         raise ModelError("the model is not a scikit-learn model (no sklearn flavor in MLmodel)")
     if flavor.get("serialization_format") != "skops":
         raise ModelError(
@@ -243,14 +240,20 @@ class ModelSource:
         threads: int = 1,
     ) -> None:
         """``runtime``: ``auto`` (the ONNX forest when the version carries one, else scikit-learn),
-        ``sklearn`` or ``onnx``; ``threads``: inference threads (the sensor shares its cores)."""
+        ``sklearn`` or ``onnx``; ``threads``: inference threads (the sensor shares its cores).
+
+        Raises :class:`~serve.tracking.TrackingUriError` (a config error) for a tracking URI the
+        sensor cannot use, :class:`ModelError` for a bad model URI or runtime."""
         if runtime not in ("auto", "sklearn", "onnx"):
             raise ModelError(f"unknown runtime {runtime!r}: auto, sklearn or onnx")
         self.model_uri = model_uri
         self.name, self.alias, self.version = parse_model_uri(model_uri)
-        self.tracking_uri = tracking_uri or default_tracking_uri()
+        self.tracking_uri = tracking.check(tracking_uri or default_tracking_uri())
+        #: the tracking URI as every message shows it (no password)
+        self.shown_uri = tracking.redact(self.tracking_uri, self.tracking_uri)
         self.cache_dir = Path(cache_dir) if cache_dir else PROJECT_ROOT / ".netsentry" / "model-cache"
-        self.cache = ModelCache(self.cache_dir, f"{self.name}@{self.alias or 'v' + str(self.version)}")
+        self.cache = ModelCache(self.cache_dir, f"{self.name}@{self.alias or 'v' + str(self.version)}",
+                                tracking.identity(self.tracking_uri), tracking.digest(self.tracking_uri))
         self.runtime = runtime
         self.threads = threads
         self.current: LoadedModel | None = None
@@ -260,29 +263,20 @@ class ModelSource:
             os.environ.setdefault(key, value)
 
     # -- the registry ---------------------------------------------------------------------------
-    def _check_reachable(self) -> None:
-        """Raise :class:`_Unreachable` when the server does not answer or the store file is absent."""
-        uri = self.tracking_uri
-        if uri.startswith(("http://", "https://")):
-            try:
-                with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=5) as resp:
-                    resp.read()
-            except urllib.error.HTTPError:
-                return  # it answered (a proxy without /health, auth...): the client will say more
-            except (urllib.error.URLError, OSError) as exc:
-                raise _Unreachable(f"tracking server {uri} unreachable ({_one_line(exc)})") from exc
-        elif uri.startswith("sqlite:///"):
-            path = Path(uri[len("sqlite:///") :])
-            if not path.is_file():  # MLflow would silently create an empty store here
-                raise _Unreachable(f"no tracking store at {path}")
-
     def _client(self) -> Any:
         from mlflow.tracking import MlflowClient
 
-        return MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
+        try:
+            return MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
+        except Exception as exc:  # a database store connects (and may fail) as the client is made
+            raise _Unreachable(f"tracking store {self.shown_uri}: {self._line(exc)}") from exc
+
+    def _line(self, exc: BaseException) -> str:
+        return _one_line(exc, self.tracking_uri)
 
     def _resolve(self, client: Any) -> Any:
-        """The ModelVersion the URI names; ModelError for a missing model/alias, _Unreachable else."""
+        """The ModelVersion the URI names; ModelError for a missing model/alias or refused
+        credentials, _Unreachable else."""
         from mlflow.exceptions import MlflowException
 
         try:
@@ -290,12 +284,17 @@ class ModelSource:
                 return client.get_model_version_by_alias(self.name, self.alias)
             return client.get_model_version(self.name, self.version)
         except MlflowException as exc:
+            if exc.error_code in ("UNAUTHENTICATED", "PERMISSION_DENIED"):
+                raise ModelError(
+                    f"tracking server {self.shown_uri} refused the credentials ({exc.error_code}): "
+                    "give user:password in the URI or MLFLOW_TRACKING_USERNAME/MLFLOW_TRACKING_PASSWORD"
+                ) from exc
             if exc.error_code not in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "NOT_FOUND"):
-                raise _Unreachable(f"tracking server {self.tracking_uri}: {_one_line(exc)}") from exc
+                raise _Unreachable(f"tracking server {self.shown_uri}: {self._line(exc)}") from exc
             try:
                 registered = client.get_registered_model(self.name)
             except MlflowException as inner:
-                raise ModelError(f"no registered model {self.name!r} at {self.tracking_uri}") from inner
+                raise ModelError(f"no registered model {self.name!r} at {self.shown_uri}") from inner
             if self.alias:
                 known = ", ".join(sorted(registered.aliases)) or "none"
                 raise ModelError(
@@ -303,15 +302,19 @@ class ModelSource:
                 ) from exc
             raise ModelError(f"model {self.name!r} has no version {self.version}") from exc
         except Exception as exc:  # requests/sqlalchemy connection errors are not MlflowExceptions
-            raise _Unreachable(f"tracking server {self.tracking_uri}: {_one_line(exc)}") from exc
+            raise _Unreachable(f"tracking server {self.shown_uri}: {self._line(exc)}") from exc
 
     def _fetch(self, client: Any, mv: Any) -> LoadedModel:
         """Download version ``mv``, load and check it, then make it the cached model."""
         import mlflow.artifacts
 
         meta = {"name": self.name, "version": str(mv.version), "tags": dict(mv.tags or {})}
-        check_tags(meta["tags"])  # refuse before downloading anything
-        self.cache_dir.mkdir(parents=True, exist_ok=True)
+        profile, _ = check_tags(meta["tags"])  # refuse before downloading anything
+        if self.current is not None and profile != self.current.profile:
+            # the meter runs the first model's profile: such a version can never run in this sensor
+            raise ModelError(f"version {mv.version} expects flow profile {profile} but the meter runs "
+                             f"{self.current.profile} (restart the sensor to use it)")
+        private_dir(self.cache_dir)
         with tempfile.TemporaryDirectory(dir=self.cache_dir, prefix=".download-") as tmp:
             try:
                 folder = Path(
@@ -322,18 +325,22 @@ class ModelSource:
                     )
                 )
             except Exception as exc:
-                raise _Unreachable(f"cannot download {self.name} v{mv.version}: {_one_line(exc)}") from exc
+                raise _Unreachable(f"cannot download {self.name} v{mv.version}: {self._line(exc)}") from exc
             # loaded (and so checked) before it replaces the cached model; it lives in memory after
             model = build_model(folder, meta, self.model_uri, False, self.runtime, self.threads)
             self.cache.store(folder, meta)
         return model
 
     def _from_cache(self, reason: str) -> LoadedModel:
-        hit = self.cache.load()
-        if hit is None:
-            raise ModelError(f"{reason}, and no cached model for {self.model_uri} in {self.cache_dir}")
-        folder, meta = hit
-        model = build_model(folder, meta, self.model_uri, True, self.runtime, self.threads)
+        try:
+            hit = self.cache.load()
+            if hit is None:
+                raise ModelError(f"{reason}, and no cached model for {self.model_uri} from {self.shown_uri} "
+                                 f"in {self.cache_dir}")
+            model = build_model(hit[0], hit[1], self.model_uri, True, self.runtime, self.threads)
+        except CacheDamaged as exc:
+            raise ModelError(f"{reason}, and the cached model for {self.model_uri} in {self.cache.folder} "
+                             f"is damaged ({exc})") from exc
         log.warning("%s; starting from the cached model %s v%s", reason, model.name, model.version)
         return model
 
@@ -342,10 +349,11 @@ class ModelSource:
         """The model from the tracking server/store, or from the cache when it is unreachable.
 
         Raises :class:`ModelError` (one line) for a missing model or alias, columns the meter cannot
-        produce, untrusted types, or an unreachable server with nothing cached.
+        produce, untrusted types, refused credentials, or an unreachable server with nothing (whole)
+        cached.  A damaged cache entry is replaced by the fetched model.
         """
         try:
-            self._check_reachable()
+            tracking.probe(self.tracking_uri)
             client = self._client()
             model = self._fetch(client, self._resolve(client))
         except _Unreachable as exc:
@@ -357,13 +365,14 @@ class ModelSource:
         """The newly loaded model when the alias points to another version now, else None.
 
         Never raises: a network error logs one warning (once per outage) and a new version the
-        sensor refuses logs one warning (once per version); both keep the current model.
+        sensor refuses (another flow profile than the running one, untrusted, ...) logs one
+        warning (once per version); both keep the current model, and the cache keeps it too.
         """
         if not self.alias:
             return None
         version = ""
         try:
-            self._check_reachable()
+            tracking.probe(self.tracking_uri)
             client = self._client()
             mv = self._resolve(client)
             version = str(mv.version)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 
 import mlflow.sklearn
@@ -159,30 +162,96 @@ def test_poll_follows_the_alias(store: Store, tmp_path: Path) -> None:
     assert src.poll().version == "1"
 
 
+@contextlib.contextmanager
+def store_away(store: Store) -> Iterator[None]:
+    """The store's database file moved aside for the block (the same URI, nothing to read there)."""
+    db = store.folder / "mlflow.db"
+    aside = db.with_name("mlflow.db.away")
+    db.rename(aside)
+    try:
+        yield
+    finally:
+        aside.rename(db)
+
+
 def test_starts_from_the_cache_when_the_store_is_away(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    own = Store(tmp_path / "store")
+    name = unique_name("cache")
+    own.register(name, seed=1)
+    own.register(name, seed=2)
+    cache = tmp_path / "cache"
+    fresh = source(own, name, cache).load()
+    with store_away(own):
+        away = source(own, name, cache)
+        with caplog.at_level(logging.WARNING, logger="serve.model_source"):
+            cached = away.load()
+        assert (cached.version, cached.from_cache) == ("2", True)
+        warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+        assert len(warnings) == 1 and "v2" in warnings[0] and "cached" in warnings[0]
+        flows = meter_like(synthetic_flows(TEST_FEATURES, seed=5))
+        np.testing.assert_array_equal(cached.predict(flows)[0], fresh.predict(flows)[0])
+        assert not (own.folder / "mlflow.db").exists()  # the sensor never creates a store
+        # polling a store that is away: one warning, no exception, the model stays
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="serve.model_source"):
+            assert away.poll() is None and away.poll() is None
+        assert len([r for r in caplog.records if r.levelno == logging.WARNING]) == 1
+
+
+def test_a_cached_model_serves_only_the_registry_it_came_from(tmp_path: Path) -> None:
+    """Issue 20 item 11: one cache folder, two registries with the same model name: two entries; a
+    sensor pointed at a third registry that is unreachable runs nothing cached from the others."""
+    first, second = Store(tmp_path / "first"), Store(tmp_path / "second")
+    name = unique_name("two-registries")
+    first.register(name, seed=1)
+    second.register(name, seed=2)
+    second.register(name, seed=3)  # v2 there: the two entries differ by version too
+    cache = tmp_path / "cache"
+    assert source(first, name, cache).load().version == "1"
+    assert source(second, name, cache).load().version == "2"
+    entries = sorted(p for p in cache.iterdir() if not p.name.startswith("."))
+    assert len(entries) == 2 and all(p.name.startswith(f"{name}@champion-") for p in entries)
+    with store_away(first), store_away(second):
+        assert source(first, name, cache).load().version == "1"
+        assert source(second, name, cache).load().version == "2"
+        third = Store(tmp_path / "third")
+        with pytest.raises(ModelError, match=r"no tracking store at .*third.*no cached model") as info:
+            source(third, name, cache).load()
+    assert "\n" not in str(info.value)
+
+
+def test_a_version_of_another_profile_is_refused_before_the_cache(
     store: Store, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    name = unique_name("cache")
-    store.register(name, seed=1)
-    store.register(name, seed=2)
+    """Issue 20 item 11: the alias moves to a version the running meter cannot feed (another flow
+    profile): refused once, never cached, never current; a restart from the cache gets the old one."""
+    own = Store(tmp_path / "store")
+    name = unique_name("profile-move")
+    own.register(name, seed=1, profile="engelen")
     cache = tmp_path / "cache"
-    fresh = source(store, name, cache).load()
-    away = ModelSource(
-        f"models:/{name}@champion", tracking_uri=f"sqlite:///{tmp_path}/gone.db", cache_dir=cache
-    )
+    src = source(own, name, cache)
+    assert src.load().version == "1"
+    (entry,) = [p for p in cache.iterdir() if (p / "meta.json").is_file()]
+    before = (entry / "meta.json").read_text()
+    assert json.loads(before)["version"] == "1"
+    own.register(name, seed=2, profile="clean")  # v2 takes the alias
     with caplog.at_level(logging.WARNING, logger="serve.model_source"):
-        cached = away.load()
-    assert (cached.version, cached.from_cache) == ("2", True)
+        assert src.poll() is None and src.poll() is None
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
-    assert len(warnings) == 1 and "v2" in warnings[0] and "cached" in warnings[0]
-    flows = meter_like(synthetic_flows(TEST_FEATURES, seed=5))
-    np.testing.assert_array_equal(cached.predict(flows)[0], fresh.predict(flows)[0])
-    assert not (tmp_path / "gone.db").exists()  # the sensor never creates a store
-    # polling a store that is away: one warning, no exception, the model stays
-    caplog.clear()
-    with caplog.at_level(logging.WARNING, logger="serve.model_source"):
-        assert away.poll() is None and away.poll() is None
-    assert len([r for r in caplog.records if r.levelno == logging.WARNING]) == 1
+    assert len(warnings) == 1, warnings
+    assert "version 2 expects flow profile clean but the meter runs engelen" in warnings[0]
+    assert "keeping " + name + " v1" in warnings[0]
+    assert src.current.version == "1"
+    assert (entry / "meta.json").read_text() == before  # the cache still holds what runs
+    assert [p.name for p in cache.iterdir() if not p.name.startswith(".")] == [entry.name]
+    with store_away(own):
+        restarted = source(own, name, cache).load()
+    assert (restarted.version, restarted.profile, restarted.from_cache) == ("1", "engelen", True)
+    own.register(name, seed=3, profile="engelen")  # v3, the running profile again: taken
+    assert src.poll().version == "3"
+    assert json.loads((entry / "meta.json").read_text())["version"] == "3"
 
 
 def test_nothing_cached_and_store_away_is_one_clear_error(tmp_path: Path) -> None:
