@@ -130,17 +130,19 @@ def meter_reason(lines: Iterable[str], total: int | None = None) -> str:
     return "; ".join(shown) + (f" (and {left_out} earlier lines)" if left_out else "")
 
 
-def _stderr_lines(stream: IO[bytes]) -> Iterator[str]:
-    """The lines of the meter's stderr, each cut to ``_LINE_CHARS`` (read in bounded pieces: a
-    line that never ends costs no more memory than a short one)."""
+def _stderr_lines(stream: IO[bytes]) -> Iterator[tuple[str, int]]:
+    """The lines of the meter's stderr and their lengths in bytes, each line read up to ``_PIECE``
+    bytes (a line that never ends costs no more memory than a short one)."""
     while first := stream.readline(_PIECE):
         length, piece = len(first), first
         while not piece.endswith(b"\n") and (piece := stream.readline(_PIECE)):
             length += len(piece)  # the rest of a long line: counted, not kept
-        line = first.decode("utf-8", "replace").rstrip()
-        if len(line) > _LINE_CHARS:
-            line = f"{line[:_LINE_CHARS]}... ({length} bytes)"
-        yield line
+        yield first.decode("utf-8", "replace").rstrip(), length
+
+
+def _cut(line: str, length: int) -> str:
+    """A meter message kept for the log and the error: at most ``_LINE_CHARS`` of it."""
+    return f"{line[:_LINE_CHARS]}... ({length} bytes)" if len(line) > _LINE_CHARS else line
 
 
 def describe_exit(returncode: int) -> str:
@@ -210,8 +212,8 @@ class Meter:
     def _on_stderr(self, run: _Run) -> None:
         """Collect statistics lines; remember (and log) anything else the meter says."""
         assert run.proc.stderr is not None
-        for line in _stderr_lines(run.proc.stderr):
-            stats = parse_stats_line(line)
+        for line, length in _stderr_lines(run.proc.stderr):
+            stats = parse_stats_line(line)  # a statistics line is read whole (it is longer than a message)
             if stats is not None:
                 with self._lock:
                     dropped = int(stats.get("kernel_drops", 0)) - int(run.stats.get("kernel_drops", 0))
@@ -221,6 +223,7 @@ class Meter:
                     log.warning("meter: the kernel dropped %d packets (%d in this run)", dropped,
                                 stats["kernel_drops"])
             elif line:
+                line = _cut(line, length)
                 run.messages.append(line)
                 run.said += 1
                 # live: say it now; a capture file: said at the end, as the error if the meter failed

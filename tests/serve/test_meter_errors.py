@@ -47,3 +47,11 @@ def test_the_reason_is_the_meters_last_lines_bounded() -> None:
     # only the latest lines are kept; the count of all of them still says what was left out
     assert meter_reason(lines[-20:], total=len(lines)) == meter_reason(lines)
     assert meter_reason([]) == ""
+
+
+def test_the_meters_statistics_line_is_read_whole(pcaps: Path) -> None:
+    # its JSON statistics line is longer than a kept message: cutting it would lose every counter
+    spec = MeterSpec(binary=METER, profile="clean", file=pcaps / "protocols" / "synscan.pcap")
+    meter = Meter(spec)
+    rows = sum(len(frame) for frame in meter.frames())
+    assert rows > 1000 and meter.stats()["flows_emitted"] == rows and meter.stats()["packets"] > rows
