@@ -8,6 +8,7 @@ called ``nsLocalVPN``) are never touched.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -137,12 +138,17 @@ def down() -> list[str]:
     for ns in deleted:
         run(["ip", "netns", "del", ns], check=False)
     for host in HOSTS:
-        resolv = Path("/etc/netns") / host.ns
-        if resolv.is_dir():
-            for f in resolv.iterdir():
-                f.unlink()
-            resolv.rmdir()
+        _remove_resolver(Path("/etc/netns") / host.ns)
     return deleted
+
+
+def _remove_resolver(folder: Path) -> None:
+    """Remove a host's ``/etc/netns`` folder; a concurrent ``lab down`` may be removing it too."""
+    with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+        for f in folder.iterdir():
+            with contextlib.suppress(FileNotFoundError):
+                f.unlink()
+        folder.rmdir()
 
 
 def _make_ns(ns: str) -> None:

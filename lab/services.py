@@ -99,6 +99,8 @@ def ensure_user(password: str) -> None:
     check_account()
     if _account_mark() is None:
         run(["useradd", "-m", "-c", USER_MARK, "-s", "/bin/bash", LAB_USER])
+    else:  # left locked by an earlier `lab down`: unexpire it and give its shell back
+        run(["usermod", "-e", "", "-s", "/bin/bash", LAB_USER])
     subprocess.run(["chpasswd"], input=f"{LAB_USER}:{password}\n", text=True, check=True)
     account = pwd.getpwnam(LAB_USER)
     home = Path(account.pw_dir)
@@ -116,12 +118,23 @@ def ensure_user(password: str) -> None:
 
 
 def remove_user() -> bool:
-    """Remove the lab's login account and its home (lock it if a process still uses it); True if done."""
+    """Remove the lab's login account and its home, or lock it if a process still runs as it.
+
+    Returns False if there was no lab account.  Retries while another ``lab`` command (a concurrent
+    ``lab down``) holds the password files.
+    """
     if _account_mark() != USER_MARK:
         return False
-    if run(["userdel", "-r", LAB_USER], check=False).returncode not in (0, 12):  # 12: home not removed
-        run(["usermod", "-L", "-e", "1", "-s", "/usr/sbin/nologin", LAB_USER])
-    return True
+    for _ in range(20):
+        code = run(["userdel", "-r", LAB_USER], check=False).returncode
+        if code in (0, 12) or _account_mark() != USER_MARK:  # 12: the home could not be removed
+            return True
+        if code == 8:  # a process still runs as the account: lock it (no password, expired, no shell)
+            lock = ["usermod", "-L", "-e", "1", "-s", "/usr/sbin/nologin", LAB_USER]
+            if run(lock, check=False).returncode == 0:
+                return True
+        time.sleep(0.2)
+    raise LabError(f"could not remove or lock the lab's login account {LAB_USER}")
 
 
 def write_wordlists(work: Path, password: str) -> Path:

@@ -78,11 +78,13 @@ def test_unsafe_work_folder_is_refused_in_one_line(tmp_path: Path, kind: str) ->
     with pytest.raises(LabUsageError, match="refusing"):
         workdir.private_dir(folder)
     try:
-        proc = netsentry("lab", "up", "--work", str(folder))
+        up = netsentry("lab", "up", "--work", str(folder))
+        run = netsentry("lab", "run", "--scenario", "nmap-syn-t4", "--out", str(folder))
     finally:
         services.teardown()
-    assert proc.returncode == 2, proc.stderr
-    assert len(proc.stderr.strip().splitlines()) == 1 and "refusing" in proc.stderr, proc.stderr
+    for proc in (up, run):
+        assert proc.returncode == 2, proc.stderr
+        assert len(proc.stderr.strip().splitlines()) == 1 and "refusing" in proc.stderr, proc.stderr
     assert unchanged(before) == {}
 
 
