@@ -58,7 +58,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.set and not args.scenario:
         chosen += [s for s in catalogue.scenarios.values() if s.background and s not in chosen]
     out = Path(args.out or DEFAULT_RUNS / time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()))
-    out = workdir.private_dir(out)  # refused before the testbed is built
+    out = workdir.private_dir(out, mode=workdir.RUN_MODE)  # refused before the testbed is built
     manifest = runner.run_session(
         catalogue,
         chosen,
@@ -71,7 +71,7 @@ def _run(args: argparse.Namespace) -> int:
     )
     for profile in args.profile:
         flows, report = labels.label_capture(out / "capture.pcap", manifest, profile, out)
-        with workdir.open_new(out / f"labelled-{profile}.csv.gz", text=False) as f:
+        with workdir.open_new(out / f"labelled-{profile}.csv.gz", text=False, mode=0o644) as f:
             flows.to_csv(f, index=False, compression="gzip")
         workdir.write(out / f"labels-{profile}.json", json.dumps(report, indent=2) + "\n", 0o644)
         print(

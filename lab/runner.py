@@ -190,7 +190,7 @@ def run_session(
     """
     netns.require_root()
     services.check_account()
-    out = workdir.private_dir(out)
+    out = workdir.private_dir(out, mode=workdir.RUN_MODE)
     workdir.subdir(out, "logs")
     workdir.subdir(out, "home")
     benign_cfg = catalogue.benign

@@ -1,10 +1,11 @@
 """The lab's work folders and the files it writes there, safe against planted links (the lab runs as root).
 
 A folder is used only if it is private: a real directory (not a link) owned by us and writable by
-nobody else, inside parents nobody else can swap it in (each owned by root or us, and writable by
-others only when sticky, like /tmp).  Inside it every file is created fresh with
-``O_CREAT|O_EXCL|O_NOFOLLOW`` after removing whatever had that name, so no link or stale file is
-ever followed; files that are appended to refuse anything that is not our own regular file.
+nobody else, inside parents nobody else can swap it in (each owned by root, us or the user who ran
+``sudo``, who is as powerful as root anyway, and writable by others only when sticky, like /tmp).
+Inside it every file is created fresh with ``O_CREAT|O_EXCL|O_NOFOLLOW`` after removing whatever had
+that name, so no link or stale file is ever followed; files that are appended to refuse anything
+that is not our own regular file.
 """
 
 from __future__ import annotations
@@ -18,17 +19,28 @@ from typing import IO
 from lab.netns import LabUsageError
 
 PRIVATE_MODE = 0o700
+#: a run folder: nobody else writes in it, everybody reads its results (`lab dataset` needs no root)
+RUN_MODE = 0o755
 _NOFOLLOW = os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def _trusted_owners() -> set[int]:
+    """Owners a parent folder may have: root, us, and the user who ran sudo (they can be root anyway)."""
+    owners = {0, os.geteuid()}
+    sudo_uid = os.environ.get("SUDO_UID", "")
+    if sudo_uid.isdigit():
+        owners.add(int(sudo_uid))
+    return owners
 
 
 def _unsafe_parent(path: Path) -> str | None:
     """Why a parent folder of ``path`` lets another user replace it, or None."""
-    me = os.geteuid()
+    trusted = _trusted_owners()
     for parent in path.parents:
         if not parent.exists():  # made by us below, as root-owned folders
             continue
         st = os.stat(parent)
-        if st.st_uid not in (0, me):
+        if st.st_uid not in trusted:
             return f"{parent} is owned by uid {st.st_uid}"
         if st.st_mode & 0o022 and not st.st_mode & stat.S_ISVTX:
             return f"{parent} is writable by others"
@@ -56,8 +68,10 @@ def check_private(path: Path) -> Path:
     return path
 
 
-def private_dir(path: Path | None, prefix: str = "netsentry-lab-") -> Path:
-    """A private work folder: a new one (mode 0700) if ``path`` is None or absent, else ``path`` checked."""
+def private_dir(path: Path | None, prefix: str = "netsentry-lab-", mode: int = PRIVATE_MODE) -> Path:
+    """A private work folder: a new one if ``path`` is None or absent, else ``path`` checked.
+
+    A new named folder gets ``mode`` (0700, or 0755 for a run folder others read the results of)."""
     if path is None:
         return Path(tempfile.mkdtemp(prefix=prefix))
     path = Path(os.path.abspath(path))
@@ -66,7 +80,8 @@ def private_dir(path: Path | None, prefix: str = "netsentry-lab-") -> Path:
         if why:
             raise LabUsageError(f"cannot make work folder {path} safely: {why}")
         path.parent.mkdir(parents=True, exist_ok=True)
-        os.mkdir(path, PRIVATE_MODE)
+        os.mkdir(path, mode)
+        os.chmod(path, mode)  # whatever the umask
     return check_private(path)
 
 
@@ -98,9 +113,9 @@ def write(path: Path, data: str | bytes, mode: int = 0o600) -> None:
         f.write(data.encode() if isinstance(data, str) else data)
 
 
-def open_new(path: Path, text: bool = True) -> IO:
+def open_new(path: Path, text: bool = True, mode: int = 0o600) -> IO:
     """A new file ``path`` opened for writing (see :func:`create`)."""
-    return os.fdopen(create(path), "w" if text else "wb")
+    return os.fdopen(create(path, mode), "w" if text else "wb")
 
 
 def open_append(path: Path) -> IO:

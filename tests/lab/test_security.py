@@ -98,6 +98,22 @@ def test_new_work_folders_are_private(tmp_path: Path) -> None:
     assert named.stat().st_mode & 0o777 == 0o700
 
 
+@needs_lab
+def test_a_parent_another_user_owns_is_refused_unless_they_ran_sudo(tmp_path: Path, monkeypatch) -> None:
+    nobody = pwd.getpwnam("nobody")
+    parent = tmp_path / "theirs"
+    parent.mkdir()
+    os.chown(parent, nobody.pw_uid, nobody.pw_gid)
+    monkeypatch.delenv("SUDO_UID", raising=False)
+    with pytest.raises(LabUsageError, match="owned by uid"):
+        workdir.private_dir(parent / "run")
+    assert not (parent / "run").exists()
+    # `sudo netsentry lab run` in one's own checkout: that user could be root anyway
+    monkeypatch.setenv("SUDO_UID", str(nobody.pw_uid))
+    run = workdir.private_dir(parent / "run", mode=workdir.RUN_MODE)
+    assert run.stat().st_mode & 0o777 == 0o755 and run.stat().st_uid == 0
+
+
 def test_no_login_password_in_the_code() -> None:
     code = [p for p in LAB.rglob("*") if p.suffix in (".py", ".yaml", ".sh")]
     assert code
