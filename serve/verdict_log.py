@@ -18,13 +18,13 @@ from __future__ import annotations
 import errno
 import logging
 import os
-import re
 from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
+from flows.config_schema import octal_mode
 from serve.verdict import VERDICT_COLUMNS
 
 log = logging.getLogger(__name__)
@@ -44,17 +44,12 @@ class VerdictFileError(Exception):
 
 
 def parse_mode(value: object) -> int:
-    """A file mode from the config: an octal string (``"0640"``, ``"0o600"``) or an int (YAML's
-    ``0640`` is already octal).  Owner read+write required; no execute or special bits."""
-    if isinstance(value, str) and re.fullmatch(r"(0o|0)?[0-7]{1,4}", value.strip().lower()):
-        mode = int(value.strip().lower().removeprefix("0o"), 8)
-    elif isinstance(value, int) and not isinstance(value, bool):
-        mode = value
-    else:
-        raise ValueError(f"serve.verdicts.mode={value!r}: not an octal file mode such as '0640'")
-    if mode & ~0o666 or mode & 0o600 != 0o600:
+    """The verdict files' mode from ``serve.verdicts.mode`` (:func:`flows.config_schema.octal_mode`),
+    which must let the owner read and write and set no execute bits; ``ValueError`` otherwise."""
+    mode = octal_mode(value)
+    if mode & 0o111 or mode & 0o600 != 0o600:
         raise ValueError(f"serve.verdicts.mode={value!r} (= {mode:#o}): must give the owner read and write "
-                         "and no execute or special bits, e.g. '0640' or '0600' (quote it in YAML)")
+                         "and no execute bits, e.g. '0640' or '0600'")
     return mode
 
 
