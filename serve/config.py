@@ -7,6 +7,7 @@ The sensor composes its own primary config (not the pipeline's ``conf/config.yam
 :func:`load_config` checks the composed config against :class:`SensorConfig` (types, ranges,
 choices, unknown keys; the mechanism of :mod:`flows.config_schema`, shared with the pipeline)
 before any command looks at its input or the model, so a mistake is one line and exit status 2.
+Every key is required: the YAML files hold the defaults (a key deleted with ``~key`` is an error).
 ``serve.alerts`` is only required to be a mapping here: ``serve/alerts/settings.py`` checks it.
 """
 
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 import math
 import typing
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -53,8 +54,8 @@ def _log_level_problem(value: str) -> str | None:
 class LogConfig:
     """``log``: level and format of the sensor's log on stderr."""
 
-    level: str = setting("INFO", check=_log_level_problem)
-    json: bool = setting(False)
+    level: str = setting(check=_log_level_problem)
+    json: bool = setting()
 
 
 @dataclass(kw_only=True)
@@ -62,61 +63,61 @@ class ModelConfig:
     """``serve.model``: the registered model, where it comes from and how often the alias is checked."""
 
     uri: str = setting(nonempty=True)
-    tracking_uri: str | None = setting(None)
-    cache_dir: str | None = setting(None)
-    poll_seconds: float = setting(30, **_seconds(lo_open=False))  # 0: never
+    tracking_uri: str | None = setting()
+    cache_dir: str | None = setting()
+    poll_seconds: float = setting(**_seconds(lo_open=False))  # 0: never
 
 
 @dataclass(kw_only=True)
 class MeterConfig:
     """``serve.meter``: the flow meter's options (limits as ``capture/flowmeter`` accepts them)."""
 
-    path: str | None = setting(None)
-    flow_timeout: float = setting(120, **_seconds(lo_open=True))
-    activity_timeout: float = setting(5, **_seconds(lo_open=True))
-    stats_interval: float = setting(5, **_seconds(lo_open=False))  # 0: no periodic statistics
-    buffer_mib: int = setting(64, **value_range(1, 2047))  # pcap takes the buffer as an int of bytes
+    path: str | None = setting()
+    flow_timeout: float = setting(**_seconds(lo_open=True))
+    activity_timeout: float = setting(**_seconds(lo_open=True))
+    stats_interval: float = setting(**_seconds(lo_open=False))  # 0: no periodic statistics
+    buffer_mib: int = setting(**value_range(1, 2047))  # pcap takes the buffer as an int of bytes
     # os.read allocates the whole block up front: keep it to what a pipe can sensibly hold
-    read_block: int = setting(1 << 20, **value_range(1, 1 << 28))
-    restart_backoff: list[float] = setting([0.5, 30], length=2, **_seconds(lo_open=True))
-    max_restarts: int = setting(0, **value_range(0))  # 0: never give up
+    read_block: int = setting(**value_range(1, 1 << 28))
+    restart_backoff: list[float] = setting(length=2, **_seconds(lo_open=True))
+    max_restarts: int = setting(**value_range(0))  # 0: never give up
 
 
 @dataclass(kw_only=True)
 class BatchConfig:
     """``serve.batch``: when a batch of flows is classified."""
 
-    max_rows: int = setting(8192, **POSITIVE)
-    max_wait_ms: float = setting(50, **_seconds(lo_open=False))
-    when_idle: bool = setting(True)
+    max_rows: int = setting(**POSITIVE)
+    max_wait_ms: float = setting(**_seconds(lo_open=False))
+    when_idle: bool = setting()
 
 
 @dataclass(kw_only=True)
 class VerdictsConfig:
     """``serve.verdicts``: the verdict CSV."""
 
-    path: str | None = setting(None)
-    rotate_mb: float = setting(0, **_seconds(lo_open=False))  # 0: never rotate
-    mode: int | str = setting("0640", check=octal_mode_problem)
+    path: str | None = setting()
+    rotate_mb: float = setting(**_seconds(lo_open=False))  # 0: never rotate
+    mode: int | str = setting(check=octal_mode_problem)
 
 
 @dataclass(kw_only=True)
 class MetricsConfig:
     """``serve.metrics``: the Prometheus endpoint of ``netsentry serve``."""
 
-    port: int = setting(0, **value_range(0, 65535))  # 0: off
-    address: str = setting("127.0.0.1", nonempty=True)
+    port: int = setting(**value_range(0, 65535))  # 0: off
+    address: str = setting(nonempty=True)
 
 
 @dataclass(kw_only=True)
 class ServeConfig:
     """``serve``: the flow path; ``alerts`` is checked by ``serve/alerts/settings.py``."""
 
-    model: ModelConfig = field(default_factory=ModelConfig)
-    meter: MeterConfig = field(default_factory=MeterConfig)
-    batch: BatchConfig = field(default_factory=BatchConfig)
-    verdicts: VerdictsConfig = field(default_factory=VerdictsConfig)
-    metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    model: ModelConfig
+    meter: MeterConfig
+    batch: BatchConfig
+    verdicts: VerdictsConfig
+    metrics: MetricsConfig
     alerts: dict[str, Any] = setting()
 
 
@@ -124,7 +125,7 @@ class ServeConfig:
 class SensorConfig:
     """The whole composed sensor config (``conf/sensor.yaml``)."""
 
-    log: LogConfig = field(default_factory=LogConfig)
+    log: LogConfig
     serve: ServeConfig
 
 

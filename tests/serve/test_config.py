@@ -35,6 +35,8 @@ BAD_VALUES = [
     ("serve.meter.buffer_mib=4096", "serve.meter.buffer_mib=4096 is out of range"),
     ("serve.batch.when_idle=maybe", "serve.batch.when_idle='maybe' must be true or false"),
     ("+serve.meter.nope=1", "serve.meter.nope is not a known key"),
+    ("~serve.meter.flow_timeout", "serve.meter.flow_timeout is missing"),  # the yaml holds every default
+    ("~log", "log is missing"),
 ]
 
 
