@@ -118,6 +118,9 @@ class ModelConfig:
     max_depth: int | None = setting(None, **POSITIVE)
     n_estimators: int | None = setting(None, **POSITIVE)
     n_jobs: int = setting(2, **N_JOBS)
+    # the novelty guard (flows/novelty.py): share of each attack group's training flows inside its
+    # radius; null: no guard
+    novelty_coverage: float | None = setting(0.999, **FRACTION)
 
 
 @dataclass(kw_only=True)

@@ -160,11 +160,13 @@ def log_and_register(
     tags: dict[str, str],
     mlflow_params: dict[str, Any],
     trusted_types: list[str],
+    extra_files: dict[str, Path] | None = None,
 ) -> dict[str, str]:
     """Log a scikit-learn model in the active run, register it and point the alias at it.
 
     ``tags`` go on the run, the logged model and the new model version.  The model's folder also
-    holds its forest converted to ONNX (``extra_files/forest.onnx``, tag ``onnx_forest``); the
+    holds its forest converted to ONNX (``extra_files/forest.onnx``, tag ``onnx_forest``) and each
+    of ``extra_files`` (tag -> file: ``extra_files/<name>``, e.g. the novelty guard); the
     signature types the inputs as the meter writes them.  Returns the run id, model URI,
     registered name, version and alias (what ``data/train/model.json`` records).
     """
@@ -178,6 +180,7 @@ def log_and_register(
         n_features = np.asarray(model[:-1].transform(example)).shape[1]
         onnx_path.write_bytes(forest_to_onnx(model.steps[-1][1], n_features))
         tags = {**tags, ONNX_TAG: f"extra_files/{ONNX_FILE}"}
+        tags |= {tag: f"extra_files/{path.name}" for tag, path in (extra_files or {}).items()}
         info = mlflow.sklearn.log_model(
             model,
             name="model",
@@ -188,7 +191,7 @@ def log_and_register(
             # the model needs scikit-learn + skops (+ their numpy); skips MLflow's inference, which
             # loads the model in a subprocess (4 s per model)
             pip_requirements=mlflow.sklearn.get_default_pip_requirements(include_skops=True),
-            extra_files=[str(onnx_path)],
+            extra_files=[str(onnx_path), *(str(p) for p in (extra_files or {}).values())],
             tags=tags,
         )
     version = str(info.registered_model_version)

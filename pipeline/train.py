@@ -14,6 +14,7 @@ Usage: ``python -m pipeline.train`` (reads params.yaml; ``MLFLOW_TRACKING_URI`` 
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
 
+from flows.novelty import GUARD_FILE, GUARD_TAG, NoveltyGuard
 from flows.schema import LABEL_COLUMN
 from pipeline import lineage, tracking
 from pipeline.forest import class_weights_for, forest
@@ -34,6 +36,7 @@ from pipeline.stage import stage_cli
 TRAIN = "data/balance/train.parquet"
 WEIGHTS = "data/balance/class_weights.json"
 TEST = "data/prune/test.parquet"
+REAL_TRAIN = "data/prune/train.parquet"  # the training rows before balancing: no synthetic row
 MEDIANS = "data/prune/medians.json"
 FEATURES = "data/select/features.json"
 BEST = "data/sweep/best.json"
@@ -122,6 +125,22 @@ def trained_profile(params: dict[str, Any]) -> str:
     return str(params.get("data", {}).get("flow_profile") or "")
 
 
+def fit_guard(model: Any, coverage: float, seed: int, test_df: pd.DataFrame, path: Path) -> dict[str, Any]:
+    """Fit the novelty guard on the real training rows, save it to ``path``; its figures on the test set."""
+    real = read_parquet(REAL_TRAIN)
+    prep = model[:-1]
+    y_real = real[LABEL_COLUMN].astype(str).to_numpy()
+    guard = NoveltyGuard.fit(prep.transform(real), y_real, coverage, seed=seed)
+    guard.save(path)
+    y_test = test_df[LABEL_COLUMN].astype(str).to_numpy()
+    novel = guard.novel(prep.transform(test_df), model.predict(test_df))
+    per_class = {c: float(novel[y_test == c].mean()) for c in sorted(set(y_test))}
+    mlflow.log_metric("novelty_test_unknown_rate", float(novel.mean()))
+    print(f"train: novelty guard (coverage {coverage}): {novel.mean():.4f} of test flows UNKNOWN", flush=True)
+    return {"coverage": coverage, "radius": guard.radius, "test_unknown_rate": float(novel.mean()),
+            "test_unknown_rate_per_class": per_class}
+
+
 def train(params: dict[str, Any]) -> dict[str, Any]:
     """Fit, evaluate, log and register; returns ``{"metrics": ..., "model": ...}``."""
     seed = int(params["seed"])
@@ -179,7 +198,17 @@ def train(params: dict[str, Any]) -> dict[str, Any]:
     source = str(tracking.store_root() / params.get("data", {}).get("input_dir", ""))
     lineage.log_datasets({"training": train_df, "test": test_df}, source, Path(source).name or "flows")
     example = test_df[features].head(5).reset_index(drop=True)
-    info = tracking.log_and_register(model, example, tags, params.get("mlflow", {}), list(TRUSTED_TYPES))
+    coverage = params["model"].get("novelty_coverage")
+    with tempfile.TemporaryDirectory(prefix="netsentry-guard-") as tmp:
+        extra = {}
+        if coverage:
+            guard_path = Path(tmp) / GUARD_FILE
+            metrics["novelty"] = fit_guard(model, coverage, seed, test_df, guard_path)
+            write_json(metrics, METRICS_OUT)
+            extra[GUARD_TAG] = guard_path
+        info = tracking.log_and_register(
+            model, example, tags, params.get("mlflow", {}), list(TRUSTED_TYPES), extra_files=extra
+        )
     lineage.describe_version(
         info["registered_model"],
         info["version"],
