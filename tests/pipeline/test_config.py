@@ -36,7 +36,11 @@ BIN = Path(sys.executable).parent
         ("sweep.n_estimators=[4,0]", "sweep.n_estimators[1]=0 is out of range"),
         ("balance.method=adasyn", "balance.method='adasyn' is not one of ['smote', 'none']"),
         ("model.foo=1", "Could not override 'model.foo'"),
-        ("+model.foo=1", "model.foo is not a known key; model has ['max_depth', 'n_estimators', 'n_jobs']"),
+        (
+            "+model.foo=1",
+            "model.foo is not a known key; model has "
+            "['max_depth', 'n_estimators', 'n_jobs', 'novelty_coverage']",
+        ),
         ("split=nope", "no config option 'split/nope'; the options of 'split' are: "),
         ("+experiment=nope", "no config option 'experiment/nope'; the options of 'experiment' are: "),
         ("model.max_depth==", "Error parsing override 'model.max_depth=='"),
