@@ -12,6 +12,7 @@ if [ "$level" = test ]; then
   apt_pkgs+=(postgresql)  # model: the PostgreSQL-backed mlflow server of tests/serve
   apt_pkgs+=(nmap util-linux)  # serve: live SYN-scan test (nmap), capture as nobody (setpriv)
   apt_pkgs+=(nmap masscan hydra patator slowhttptest hping3 sqlmap openssh-server vsftpd dnsmasq-base sshpass ethtool curl dnsutils python3-flask iputils-ping)  # lab
+  apt_pkgs+=(nginx-light unbound knot-dnsutils avahi-daemon chrony radvd ndisc6 dovecot-imapd python3-aiosmtpd samba smbclient rsync git mosquitto mosquitto-clients redis-server redis-tools slapd ldap-utils snmpd snmp rsyslog aria2 chromium traceroute udhcpc python3-websockets)  # lab catalogue
 fi
 
 missing=()

@@ -956,13 +956,15 @@ def _agent(name: str, python: str = SYSTEM_PYTHON) -> list[str]:
 
 
 def _quic(env: Env) -> list[Daemon]:
+    # bound to the activity's own address: on "::" the replies left from the server's first address,
+    # and the client (rightly) dropped them
     return [
         Daemon(
             "quic-server",
             [
                 *_agent("quic", VENV_PYTHON),
                 "serve",
-                "::",
+                env.addr("quic-h3"),
                 "443",
                 str(env.work / "www"),
                 str(env.work / "cert.pem"),

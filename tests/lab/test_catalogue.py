@@ -1,0 +1,190 @@
+"""The benign catalogue (root only): every activity's real client and server make flows of the expected kind.
+
+One short run of all activities in the catalogue's own namespaces (about a minute), then: each activity
+has at least one flow with its protocol and server port, every flow is BENIGN, the manifest's counts
+equal the CSVs', the pipeline reads the files as lab files of their profile, and nothing is left behind.
+Also the command line's one-line errors and a SIGTERM in the middle of a run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from lab.catalogue import run as catalogue_run
+from lab.catalogue import topology
+from lab.catalogue.activities import ACTIVITIES
+from lab.labels import PROFILES
+from pipeline.layouts import read_flow_csv
+
+ROOT = Path(__file__).resolve().parents[2]
+needs_catalogue = pytest.mark.skipif(
+    os.geteuid() != 0 or not all(shutil.which(t) for t in ("ip", "tcpdump", "nginx", "unbound", "chronyd")),
+    reason="needs root and the catalogue's packages (scripts/bootstrap.sh test)",
+)
+pytestmark = [pytest.mark.slow]
+
+
+def catalogue(*args: str, **kw) -> subprocess.CompletedProcess:
+    """``python -m lab.catalogue ARGS`` to completion."""
+    return subprocess.run(
+        [sys.executable, "-m", "lab.catalogue", *args], capture_output=True, text=True, cwd=ROOT, **kw
+    )
+
+
+def leftovers(marker: str) -> list[str]:
+    """Live processes that mention the catalogue's subnet or ``marker``."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit() and int(proc.name) != os.getpid():
+            try:
+                cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            if ("10.98.0." in cmd or marker in cmd) and "pytest" not in cmd:
+                found.append(cmd)
+    return found
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("catalogue")
+    proc = catalogue("run", "--out", str(out), "--seed", "7", "--duration", "40", timeout=400)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return out
+
+
+@needs_catalogue
+def test_every_activity_makes_flows_of_its_protocol_and_port(run: Path) -> None:
+    df = pd.read_csv(catalogue_run.flows_file(run, "clean"), low_memory=False)
+    assert set(df["Label"]) == {"BENIGN"}
+    missing = []
+    for a in ACTIVITIES:
+        mine = df[df["Scenario"] == f"cat-{a.name}"]
+        proto, port = a.expect
+        hit = mine["Protocol"] == proto
+        if port is not None:
+            hit &= (mine["Destination Port"] == port) | (mine["Source Port"] == port)
+        if not hit.any():
+            missing.append(f"{a.name}: {len(mine)} flows, none proto {proto} port {port}")
+        assert (mine["Tool"] == a.tool).all()
+    assert not missing, missing
+
+
+@needs_catalogue
+def test_manifest_counts_match_the_csvs_and_the_pipeline_reads_them(run: Path) -> None:
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert set(manifest["activities"]) == {a.name for a in ACTIVITIES}
+    for profile in PROFILES:
+        path = catalogue_run.flows_file(run, profile)
+        assert path.name == f"flows.catalogue.lab-{profile}.csv.gz"
+        df = pd.read_csv(path, low_memory=False)
+        counts = {str(k): int(v) for k, v in df["Scenario"].value_counts().items()}
+        assert counts == manifest["flows"][profile]["by_scenario"]
+        assert len(df) == manifest["flows"][profile]["rows"] > 0
+        flows, layout = read_flow_csv(path)
+        assert layout.name == f"lab-{profile}" and layout.flow_profile == profile
+        assert len(flows) == len(df)
+    # the two profiles hold the same conversations (same meter, same capture)
+    assert manifest["flows"]["clean"]["by_scenario"] == manifest["flows"]["engelen"]["by_scenario"]
+    # a capture that dropped packets would make wrong flows
+    assert any(line.startswith("0 packets dropped by kernel") for line in manifest["tcpdump"])
+    for a in ACTIVITIES:
+        record = manifest["activities"][a.name]
+        assert record["sessions"] >= 1, a.name
+        assert record["address"] == topology.alias(ACTIVITIES.index(a))
+
+
+@needs_catalogue
+def test_nothing_is_left_behind(run: Path) -> None:
+    assert topology.our_namespaces() == []
+    assert not list(Path("/etc/netns").glob(f"{topology.PREFIX}*"))
+    assert leftovers("nscat-") == []
+    assert not list(Path(tempfile.gettempdir()).glob("nscat-*"))
+
+
+@needs_catalogue
+def test_sigterm_tears_down(tmp_path: Path) -> None:
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "lab.catalogue",
+            "run",
+            "--out",
+            str(tmp_path),
+            "--seed",
+            "1",
+            "--duration",
+            "120",
+            "--only",
+            "icmp-ping,dns-udp",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    first_session = tmp_path / "logs" / "icmp-ping.log"
+    deadline = time.monotonic() + 60
+    while not first_session.exists():
+        assert proc.poll() is None and time.monotonic() < deadline, "the catalogue did not start"
+        time.sleep(0.3)
+    time.sleep(2)
+    assert topology.our_namespaces()
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 143, err
+    assert "SIGTERM" in err.strip().splitlines()[-1]
+    assert topology.our_namespaces() == []
+    assert leftovers(str(tmp_path)) == []
+    assert json.loads((tmp_path / "manifest.json").read_text())["interrupted"] is True
+
+
+def test_list_names_every_activity() -> None:
+    proc = catalogue("list")
+    assert proc.returncode == 0
+    names = [line.split()[0] for line in proc.stdout.splitlines()]
+    assert names == [a.name for a in ACTIVITIES]
+    assert len(names) >= 25
+
+
+def test_user_mistakes_are_one_line(tmp_path: Path) -> None:
+    proc = catalogue("run", "--out", str(tmp_path), "--seed", "1", "--duration", "0")
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    if os.geteuid() == 0:
+        nobody = subprocess.run(
+            [
+                "setpriv",
+                "--reuid=nobody",
+                "--regid=nogroup",
+                "--clear-groups",
+                sys.executable,
+                "-m",
+                "lab.catalogue",
+                "run",
+                "--out",
+                str(tmp_path / "x"),
+                "--seed",
+                "1",
+            ],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+        )
+        assert nobody.returncode == 2 and "root" in nobody.stderr, nobody.stderr
+        assert len(nobody.stderr.strip().splitlines()) == 1
+        proc = catalogue("run", "--out", str(tmp_path), "--seed", "1", "--only", "nosuch")
+        assert proc.returncode == 2 and "nosuch" in proc.stderr
+        assert len(proc.stderr.strip().splitlines()) == 1
+        assert topology.our_namespaces() == []
