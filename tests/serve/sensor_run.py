@@ -92,13 +92,19 @@ class Daemon:
         """Send ``sig`` (None: let it end by itself) and wait; returns (exit status, stdout)."""
         if sig is not None and self.proc.poll() is None:
             self.proc.send_signal(sig)
+        # stdout only: communicate() would also read stderr, racing the reader thread for its lines
+        assert self.proc.stdout is not None
+        collected: list[str] = []
+        out = threading.Thread(target=lambda: collected.append(self.proc.stdout.read()), daemon=True)
+        out.start()
         try:
-            stdout, _ = self.proc.communicate(timeout=timeout)
+            self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             self.proc.kill()
-            stdout, _ = self.proc.communicate()
+            self.proc.wait()
+        out.join(timeout=10)
         self._reader.join(timeout=5)
-        return self.proc.returncode, stdout
+        return self.proc.returncode, "".join(collected)
 
 
 def count_rows(path: Path) -> int:
