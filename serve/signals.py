@@ -26,11 +26,11 @@ STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT)
 
 #: What ``--help`` says (kept next to the table above).
 HELP = {
-    True: "Signals: SIGTERM/SIGINT/SIGQUIT stop (the meter writes every open flow, those are classified, "
-          "alerts are flushed, exit 0); SIGHUP reopens the verdict file (after logrotate moved it; the "
+    True: "Signals: SIGTERM/SIGINT/SIGQUIT stop (the meter writes every open flow, those are classified,\n"
+          "alerts are flushed, exit 0); SIGHUP reopens the verdict file (after logrotate moved it; the\n"
           "EVE file is reopened by itself when moved); SIGUSR1 logs one status line.",
-    False: "Signals: SIGTERM/SIGINT/SIGQUIT/SIGHUP interrupt: the flows metered so far are judged, their "
-           "verdicts kept in VERDICTS.csv.partial, exit 128+signal with 'interrupted after N flows'; "
+    False: "Signals: SIGTERM/SIGINT/SIGQUIT/SIGHUP interrupt: the flows metered so far are judged, their\n"
+           "verdicts kept in VERDICTS.csv.partial, exit 128+signal with 'interrupted after N flows';\n"
            "SIGUSR1 logs one status line.",
 }
 
