@@ -7,6 +7,9 @@ Fixtures (session-scoped: each server starts once per test session):
 - ``mlflow_postgres_server``: the same on a PostgreSQL backend store (Debian's ``postgresql``:
   a private cluster made with initdb and started with pg_ctl as user ``postgres`` in a tmp folder
   on a free port), as a fleet of sensors would share it.  Skips when PostgreSQL is not installed.
+- ``mlflow_basic_auth_server``: ``mlflow server --app-name basic-auth`` (every API call needs
+  HTTP basic auth; user :data:`AUTH_USER`, password :data:`AUTH_PASSWORD`).  Skips when Flask-WTF,
+  which MLflow's auth app needs, is not installed.  Not in conftest: import it where used.
 
 Each yields an :class:`MlflowServer` (``.uri`` = ``http://127.0.0.1:PORT``; ``.stop()`` /
 ``.start()`` take it away and bring it back on the same port and store, e.g. to test the cache:
@@ -93,12 +96,16 @@ def wait_http(url: str, proc: subprocess.Popen | None, timeout: float, log: Path
 class MlflowServer:
     """One ``mlflow server`` process on loopback; stop()/start() keep its store and port."""
 
-    def __init__(self, backend_uri: str, folder: Path) -> None:
+    def __init__(self, backend_uri: str, folder: Path, app_name: str | None = None,
+                 env: dict[str, str] | None = None) -> None:
+        """``app_name``: MLflow's ``--app-name`` (e.g. ``basic-auth``); ``env``: variables it needs."""
         self.backend_uri = backend_uri
         self.folder = folder
         self.port = free_port()
         self.uri = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen | None = None
+        self.app_name = app_name
+        self.env = dict(env or {})
 
     def start(self, timeout: float = 90) -> None:
         """Start the server (if stopped) and wait until /health answers."""
@@ -118,8 +125,9 @@ class MlflowServer:
             str(self.port),
             "--workers",
             "1",
+            *(["--app-name", self.app_name] if self.app_name else []),
         ]
-        env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+        env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")} | self.env
         with log.open("ab") as out:
             # own process group: stop() ends the server and its workers, nothing else
             self.proc = subprocess.Popen(
@@ -154,6 +162,36 @@ def mlflow_sqlite_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[M
     server.start()
     yield server
     server.stop()
+
+
+#: The account of ``mlflow_basic_auth_server`` (MLflow wants an admin password of 12+ characters).
+AUTH_USER = "admin"
+AUTH_PASSWORD = "S3cret-Auth-PW"
+
+
+@pytest.fixture(scope="session")
+def mlflow_basic_auth_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowServer]:
+    """A running ``mlflow server --app-name basic-auth`` (SQLite stores); credentials in the module."""
+    pytest.importorskip("flask_wtf", reason="MLflow's basic-auth app needs Flask-WTF (not installed)")
+    folder = tmp_path_factory.mktemp("mlflow-auth")
+    config = folder / "basic_auth.ini"
+    config.write_text(
+        "[mlflow]\ndefault_permission = READ\n"
+        f"database_uri = sqlite:///{folder / 'auth.db'}\n"
+        f"admin_username = {AUTH_USER}\nadmin_password = {AUTH_PASSWORD}\n"
+        "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
+    )
+    env = {"MLFLOW_AUTH_CONFIG_PATH": str(config), "MLFLOW_FLASK_SERVER_SECRET_KEY": os.urandom(16).hex()}
+    server = MlflowServer(f"sqlite:///{folder / 'mlflow.db'}", folder, app_name="basic-auth", env=env)
+    server.start()
+    yield server
+    server.stop()
+
+
+def with_credentials(uri: str, user: str, password: str) -> str:
+    """``http://HOST:PORT`` -> ``http://USER:PASSWORD@HOST:PORT``."""
+    scheme, _, rest = uri.partition("://")
+    return f"{scheme}://{user}:{password}@{rest}"
 
 
 def _pg_bin(tool: str) -> str | None:
