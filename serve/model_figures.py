@@ -21,7 +21,9 @@ def test_figures(tracking_uri: str, name: str, version: str) -> str | None:
         run_id = client.get_model_version(name, version).run_id
         metrics = client.get_run(run_id).data.metrics if run_id else {}
     except Exception as exc:  # noqa: BLE001 - a summary extra, never a reason to fail
-        log.info("no test figures for %s v%s: %s", name, version, (str(exc) or repr(exc)).splitlines()[0])
+        from serve.tracking import one_line  # the error may quote the URI: never its password
+
+        log.info("no test figures for %s v%s: %s", name, version, one_line(exc, tracking_uri))
         return None
     if "accuracy" not in metrics:
         return None

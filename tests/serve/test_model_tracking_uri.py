@@ -7,10 +7,12 @@ credentials, from the URI's ``user:password@`` or ``MLFLOW_TRACKING_USERNAME/PAS
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
 
+from serve import model_figures
 from serve.config import ConfigError
 from serve.model_source import ModelError, ModelSource
 from serve.tracking import TrackingUriError, check, redact
@@ -157,3 +159,15 @@ def test_basic_auth_from_the_uri_and_from_the_variables(
     monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", AUTH_PASSWORD)
     by_env = ModelSource(uri, tracking_uri=server.uri, cache_dir=tmp_path / "d").load()
     assert (by_env.version, by_env.from_cache) == ("2", False)
+
+
+def test_the_test_figures_log_line_never_shows_the_password(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    uri = f"http://alice:{SECRET}@127.0.0.1:{free_port()}"
+    with caplog.at_level(logging.INFO, logger="serve.model_figures"):
+        assert model_figures.test_figures(uri, "netsentry", "1") is None
+    (line,) = [r.getMessage() for r in caplog.records if r.name == "serve.model_figures"]
+    assert line.startswith("no test figures for netsentry v1: ") and "alice:***@" in line, line
+    assert SECRET not in line
