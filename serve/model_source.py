@@ -26,6 +26,7 @@ import pandas as pd
 import pyarrow as pa
 import yaml
 
+from flows.novelty import GUARD_TAG, NoveltyGuard
 from flows.schema import FEATURE_COLUMNS
 from serve import tracking
 from serve.cache import CacheDamaged, ModelCache, private_dir
@@ -171,13 +172,41 @@ def _input_example(folder: Path) -> pd.DataFrame | None:
         return None
 
 
+def _model_file(folder: Path, name: str) -> Path | None:
+    """The file a version tag names, if it is a file inside the model's folder (never outside it)."""
+    path = (folder / name).resolve()
+    return path if path.is_file() and folder.resolve() in path.parents else None
+
+
+def _novelty_guard(folder: Path, tags: dict[str, str], n_features: int) -> NoveltyGuard | None:
+    """The version's novelty guard (tag ``novelty_guard``), or None if it was trained without one.
+
+    A guard that is named but cannot be read refuses the model: running without it would turn
+    every flow it would have called UNKNOWN into an attack alert."""
+    name = tags.get(GUARD_TAG)
+    if not name:
+        return None
+    path = _model_file(folder, name)
+    if path is None:
+        raise ModelError(f"the model's {GUARD_TAG} tag names {name!r}, not a file of the model")
+    try:
+        guard = NoveltyGuard.load(path)
+    except ValueError as exc:
+        raise ModelError(f"the model's novelty guard cannot be read: {exc}") from exc
+    if len(guard.center) != n_features:
+        raise ModelError(
+            f"the model's novelty guard reads {len(guard.center)} features, the model {n_features}"
+        )
+    return guard
+
+
 def _onnx_forest(folder: Path, tags: dict[str, str], predictor: Predictor, threads: int) -> OnnxForest | None:
     """The version's ONNX forest if it has one that agrees with the skops forest, else None (logged)."""
     name = tags.get(ONNX_TAG)
     if not name:
         return None
-    path = (folder / name).resolve()
-    if not path.is_file() or folder.resolve() not in path.parents:
+    path = _model_file(folder, name)
+    if path is None:
         log.warning(
             "the model's %s tag names %r, not a file of the model; using scikit-learn", ONNX_TAG, name
         )
@@ -206,6 +235,7 @@ def build_model(
     flavor = _read_flavor(folder)
     model = load_trusted(folder / str(flavor.get("pickled_model", "model.skops")))
     predictor = Predictor(model, features, threads=threads)
+    predictor.guard = _novelty_guard(folder, tags, len(features))
     chosen = "sklearn"
     if runtime != "sklearn":
         onnx = _onnx_forest(folder, tags, predictor, threads)

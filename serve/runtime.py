@@ -16,6 +16,7 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
+from flows.novelty import UNKNOWN, NoveltyGuard
 from serve.model_error import ModelError
 from serve.verdict import UNJUDGED
 
@@ -136,8 +137,11 @@ class Predictor:
     ) -> None:
         prep, classifier = model_parts(model)
         self.classes = np.asarray([str(c) for c in classifier.classes_], dtype=object)
-        #: what a code of :meth:`predict_codes` means: the classes, then UNJUDGED
-        self.labels = np.append(self.classes, np.asarray([UNJUDGED], dtype=object))
+        #: what a code of :meth:`predict_codes` means: the classes, then UNJUDGED, then UNKNOWN
+        self.labels = np.append(self.classes, np.asarray([UNJUDGED, UNKNOWN], dtype=object))
+        #: the model's novelty guard, if it has one: an attack call unlike that group's training
+        #: flows becomes UNKNOWN (flows/novelty.py)
+        self.guard: NoveltyGuard | None = None
         simple = _simple_prep(prep)
         #: True: the numpy preprocessing of :meth:`matrix`; False: the model's own ``transform``
         self.fast = simple is not None
@@ -170,7 +174,8 @@ class Predictor:
     def predict_codes(self, flows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         """(index into :attr:`labels` per row, probability of that label as float64).
 
-        Unjudgeable rows get the last index (:data:`UNJUDGED`) and probability NaN.
+        Unjudgeable rows get the index of :data:`UNJUDGED` and probability NaN; with a novelty guard,
+        an attack call unlike the training flows of its group gets the index of :data:`UNKNOWN`.
         """
         if len(flows) == 0:
             return np.empty(0, dtype=np.intp), np.empty(0, dtype=np.float64)
@@ -178,6 +183,8 @@ class Predictor:
         proba = self.forest.predict_proba(x)
         codes = proba.argmax(axis=1)
         probability = proba[np.arange(len(codes)), codes].astype(np.float64)
+        if self.guard is not None:  # the probability stays the one of the group first called
+            codes[self.guard.novel(x, self.classes[codes].astype(str))] = len(self.classes) + 1
         if unjudged.any():
             codes[unjudged] = len(self.classes)
             probability[unjudged] = np.nan

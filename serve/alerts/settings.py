@@ -106,7 +106,10 @@ def _number(value: Any, key: str, low: float, high: float = float("inf"), kind: 
 
 def _thresholds(cfg: Mapping[str, Any]) -> tuple[dict[str, float], float]:
     raw = _mapping(cfg.get("thresholds"), "thresholds")
-    values = {str(k): _number(v, f"thresholds.{k}", 0.0, 1.0) for k, v in raw.items()}
+    # null: the group never raises an alert (e.g. the novelty guard's UNKNOWN on a site that wants none)
+    values = {
+        str(k): float("inf") if v is None else _number(v, f"thresholds.{k}", 0.0, 1.0) for k, v in raw.items()
+    }
     default = values.pop(DEFAULT_KEY, 0.5)
     return values, default
 

@@ -11,12 +11,15 @@ from __future__ import annotations
 import subprocess
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import mlflow
+import numpy as np
 import pandas as pd
 from sklearn.ensemble import RandomForestClassifier
 
 from flows.meter_csv import read_meter_csv
+from flows.novelty import GUARD_FILE, GUARD_TAG, NoveltyGuard
 from flows.schema import feature_columns
 from pipeline.model import TRUSTED_TYPES, fit_inference_model
 from pipeline.tracking import log_and_register
@@ -50,10 +53,9 @@ def _training_rows(pcaps: Path, work: Path, profile: str) -> tuple[pd.DataFrame,
     return pd.concat(frames, ignore_index=True), tuple(labels)
 
 
-def register_model(tracking_uri: str, pcaps: Path, work: Path, *, name: str = "netsentry",
-                   alias: str = "champion", profile: str = "clean", seed: int = 0,
-                   features: tuple[str, ...] = FEATURES, tags: dict[str, str] | None = None) -> str:
-    """Train, log and register a version of ``name``, point ``alias`` at it; returns the version."""
+def fit_model(pcaps: Path, work: Path, profile: str = "clean", seed: int = 0,
+              features: tuple[str, ...] = FEATURES) -> tuple[Any, pd.DataFrame, tuple[str, ...]]:
+    """The fixture's model (deterministic for a seed), its training rows and their labels."""
     rows, labels = _training_rows(pcaps, work, profile)
     train = rows[list(features)]
     medians = {f: float(pd.to_numeric(train[f], errors="coerce").replace([float("inf"), -float("inf")],
@@ -61,7 +63,18 @@ def register_model(tracking_uri: str, pcaps: Path, work: Path, *, name: str = "n
                for f in features}
     medians = {f: (0.0 if v != v else v) for f, v in medians.items()}  # noqa: PLR0124 - NaN check
     forest = RandomForestClassifier(n_estimators=5, max_depth=6, random_state=seed, n_jobs=1)
-    model = fit_inference_model(train, list(labels), list(features), medians, forest)
+    return fit_inference_model(train, list(labels), list(features), medians, forest), train, labels
+
+
+def register_model(tracking_uri: str, pcaps: Path, work: Path, *, name: str = "netsentry",
+                   alias: str = "champion", profile: str = "clean", seed: int = 0,
+                   features: tuple[str, ...] = FEATURES, tags: dict[str, str] | None = None,
+                   guard_coverage: float | None = None) -> str:
+    """Train, log and register a version of ``name``, point ``alias`` at it; returns the version.
+
+    ``guard_coverage``: also fit a novelty guard (``flows.novelty``) on the training rows, as
+    ``pipeline.train`` does."""
+    model, train, labels = fit_model(pcaps, work, profile, seed, features)
     with mlflow_uris(tracking_uri):  # tracking and registry: never a registry left from before
         experiment = mlflow.get_experiment_by_name("netsentry-serve-tests")
         if experiment is not None:
@@ -74,6 +87,13 @@ def register_model(tracking_uri: str, pcaps: Path, work: Path, *, name: str = "n
             # what pipeline.train logs on the registering run (here on the training rows: a fixture)
             accuracy = float((model.predict(train) == list(labels)).mean())
             mlflow.log_metrics({"accuracy": accuracy, "f1_macro": 0.5, "f1_PortScan": 0.25})
-            info = log_and_register(model, train.head(5), all_tags,
-                                    {"registered_model": name, "alias": alias}, list(TRUSTED_TYPES))
+            extra = {}
+            if guard_coverage:
+                extra[GUARD_TAG] = work / f"guard-{name}-{seed}" / GUARD_FILE
+                extra[GUARD_TAG].parent.mkdir(parents=True, exist_ok=True)
+                guard = NoveltyGuard.fit(model[:-1].transform(train), np.asarray(labels), guard_coverage)
+                guard.save(extra[GUARD_TAG])
+            names = {"registered_model": name, "alias": alias}
+            info = log_and_register(model, train.head(5), all_tags, names, list(TRUSTED_TYPES),
+                                    extra_files=extra)
     return info["version"]
