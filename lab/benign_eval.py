@@ -33,6 +33,7 @@ import pandas as pd
 import yaml
 
 from flows.meter_csv import read_meter_csv
+from flows.novelty import UNKNOWN
 from flows.schema import FLOW_COLUMNS, LABEL_COLUMN
 from lab.evaluate import NOT_ATTACK, EvalError, resolve_version, run_classify
 from lab.labels import BENIGN, PROJECT_ROOT, SCENARIO_COLUMN, MeterError, meter, shared_data_dir
@@ -159,6 +160,7 @@ def score_set(bset: BenignSet, predicted: pd.Series) -> tuple[dict[str, Any], pd
         "flagged": flagged,
         "false_positive_rate": flagged / len(rows) if len(rows) else None,
         "unjudged": int((rows["predicted"] == "UNJUDGED").sum()),
+        "unknown": int((rows["predicted"] == UNKNOWN).sum()),  # the novelty guard's, not an attack call
         "sources": int(len(per)),
         "sources_with_a_false_positive": int((per["flagged"] > 0).sum()),
         "flagged_as": {
@@ -345,12 +347,13 @@ def evaluate(
 
 
 def print_table(report: dict[str, Any]) -> None:
-    """One line per set: flows, called an attack, share, sources with one; then each set's worst captures."""
+    """One line per set: flows, attack calls, their share, UNKNOWN verdicts, sources with an attack call;
+    then each set's worst captures."""
     print(
         f"benign false positives of {report['model']} "
         f"(v{report['model_version']}, profile {report['flow_profile']})"
     )
-    print(f"{'set':<22}{'flows':>8}{'attack':>8}{'share':>9}  sources with one")
+    print(f"{'set':<22}{'flows':>8}{'attack':>8}{'share':>9}{'unknown':>9}  sources with an attack call")
     for name, s in report["sets"].items():
         if "skipped" in s:
             print(f"{name:<22}  skipped: {s['skipped']}")
@@ -358,7 +361,8 @@ def print_table(report: dict[str, Any]) -> None:
         rate = s["false_positive_rate"]
         flagged = s.get("flagged", round((rate or 0) * (s["flows"] or 0)))
         with_one = f"{s['sources_with_a_false_positive']}/{s['sources']}" if "sources" in s else "-"
-        print(f"{name:<22}{s['flows']:>8}{flagged:>8}{rate:>9.2%}  {with_one}")
+        unknown = s.get("unknown", "-")
+        print(f"{name:<22}{s['flows']:>8}{flagged:>8}{rate:>9.2%}{unknown:>9}  {with_one}")
     for name, s in report["sets"].items():
         worst = [w for w in s.get("worst", []) if w["flagged"]][:5]
         if worst:

@@ -23,10 +23,12 @@ from typing import Any
 
 import pandas as pd
 
+from flows.novelty import UNKNOWN
 from lab import pcap
 from lab.labels import BENIGN, PROJECT_ROOT, SCENARIO_COLUMN, label_flows
 
-NOT_ATTACK = (BENIGN, "UNJUDGED")
+#: verdicts that are not an attack call: the novelty guard's UNKNOWN is its own low-severity event
+NOT_ATTACK = (BENIGN, "UNJUDGED", UNKNOWN)
 
 
 class EvalError(RuntimeError):

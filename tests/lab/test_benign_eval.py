@@ -65,11 +65,11 @@ def test_a_manifest_entry_needs_a_kind_and_a_reason(tmp_path: Path, entry: objec
 
 def test_score_counts_attacks_only_per_capture_and_group() -> None:
     bset = BenignSet("s", origin=["x", "x", "x", "y", "y", "z"])
-    predicted = pd.Series(["BENIGN", "DoS", "DoS", "UNJUDGED", "PortScan", "BENIGN"])
+    predicted = pd.Series(["BENIGN", "DoS", "DoS", "UNJUDGED", "PortScan", "UNKNOWN"])
     report, per = score_set(bset, predicted)
     assert report["flows"] == 6 and report["flagged"] == 3
     assert report["false_positive_rate"] == pytest.approx(0.5)
-    assert report["unjudged"] == 1  # not an attack call
+    assert report["unjudged"] == 1 and report["unknown"] == 1  # neither is an attack call
     assert report["flagged_as"] == {"DoS": 2, "PortScan": 1}
     assert report["sources"] == 3 and report["sources_with_a_false_positive"] == 2
     rows = per.set_index("capture")
