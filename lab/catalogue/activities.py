@@ -860,7 +860,12 @@ ACTIVITIES: tuple[Activity, ...] = (
         (TCP, 6881),
         clients=("cli2", "cli3"),
         think=(10, 40),
-        extra=(Match(addresses=(PEER.address, PEER.address6, "239.192.152.143")), Match(ports=(6771,))),
+        extra=(
+            Match(addresses=(PEER.address, PEER.address6, "239.192.152.143")),
+            Match(ports=(6771,)),
+            # leechers also connect to each other, on the listen ports they pick
+            Match(ports=tuple(range(6881, 7000)), protocol=TCP),
+        ),
     ),
 )
 BY_ACTIVITY = {a.name: a for a in ACTIVITIES}

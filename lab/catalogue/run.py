@@ -157,6 +157,10 @@ def start_servers(env: servers.Env, names: list[str], logs: Path) -> dict[str, i
             )
             pids[d.name] = proc.pid
             started.append((d, proc))
+            # a service's later daemons need its earlier ones (the BitTorrent seeder announces to the
+            # tracker at once, and a refused first announce left it unknown to leechers for minutes)
+            if d.ready:
+                _probe(*d.ready, timeout=20)
     time.sleep(1.0)
     for d, proc in started:
         if proc.poll() is not None or (d.ready and not _probe(*d.ready, timeout=20)):

@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from lab.netns import LabError, run
+from lab.netns import LabError, namespace_pids, run
 
 PREFIX = "nsCat"
 SUBNET = "10.98.0"
@@ -85,12 +85,6 @@ def our_namespaces() -> list[str]:
     out = run(["ip", "netns", "list"], check=False).stdout
     names = [line.split()[0] for line in out.splitlines() if line.strip()]
     return [n for n in names if n.startswith(PREFIX)]
-
-
-def namespace_pids(ns: str) -> list[int]:
-    """PIDs of the processes running inside namespace ``ns``."""
-    out = run(["ip", "netns", "pids", ns], check=False).stdout
-    return [int(p) for p in out.split() if p.isdigit()]
 
 
 def _signal_all(sig: int) -> int:
