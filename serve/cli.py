@@ -53,6 +53,10 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", metavar="URI",
                    help="registered model, e.g. models:/netsentry@champion (default: serve.model.uri)")
     p.add_argument("--log-json", action="store_true", help="log one JSON object per line on stderr")
+    p.add_argument("--record-flows", type=Path, metavar="DIR",
+                   help="keep every judged flow with its verdict in DIR (Parquet, hourly partitions; "
+                   "bounded by serve.record.max_mb, oldest dropped first): the site baseline for "
+                   "`+experiment=site data.site_dir=DIR`")
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help=_OVERRIDES_HELP)
 
 
@@ -201,6 +205,40 @@ _SINK_OUTCOMES = (("sent", "sent"), ("failed", "failed"), ("retried", "retried")
                   ("dropped", "dropped (sink queue full: the sink could not keep up)"))
 
 
+def _record_dir(args: argparse.Namespace, sc: dict[str, Any]) -> Path | None:
+    """The --record-flows folder (else serve.record.dir), checked before any model work."""
+    from serve.flow_recorder import RecorderError, prepare_folder
+
+    folder = args.record_flows or (project_path(sc["record"]["dir"], "") if sc["record"]["dir"] else None)
+    if folder is not None:
+        try:
+            prepare_folder(folder)
+        except RecorderError as exc:
+            raise UserError(str(exc)) from exc
+    return folder
+
+
+def _recorder(folder: Path | None, sc: dict[str, Any], profile: str) -> Any:
+    from serve.flow_recorder import FlowRecorder
+
+    if folder is None:
+        return None
+    rec = sc["record"]
+    return FlowRecorder(folder, int(float(rec["max_mb"]) * 2**20), profile, int(rec["flush_rows"]))
+
+
+def recording_text(recorder: Any) -> str:
+    """``recorded  N flows in DIR ...``: what was kept, and every row that was not."""
+    s = recorder.stats()
+    text = f"recorded  {s['rows_written']} flows in {recorder.folder} "
+    text += f"({s['files']} files, {s['bytes']} bytes)"
+    if s["rows_dropped"]:
+        text += f"; {s['rows_dropped']} older flows removed to stay under {recorder.max_bytes // 2**20} MB"
+    if s["rows_unwritten"]:
+        text += f"; {s['rows_unwritten']} flows NOT recorded (write errors)"
+    return text
+
+
 def sink_counts_text(counts: dict[str, int]) -> str:
     """``132102 sent, 0 failed, 960000 dropped (...)``: every alert a sink did not send is told."""
     return ", ".join(f"{counts.get(key, 0)} {text}" for key, text in _SINK_OUTCOMES
@@ -306,6 +344,7 @@ def _run(args: argparse.Namespace, daemon: bool) -> int:
             raise UserError(str(exc)) from exc
     if not daemon:
         _classify_eve_default(cfg, args.overrides, out)
+    record_dir = _record_dir(args, sc)
 
     from serve.alerts import AlertManager
     from serve.batcher import Batcher
@@ -372,7 +411,9 @@ def _run(args: argparse.Namespace, daemon: bool) -> int:
         metrics.verdicts_unwritten = lambda: verdict_log.unwritten
     batcher = Batcher(int(sc["batch"]["max_rows"]), float(sc["batch"]["max_wait_ms"]) / 1e3,
                       when_idle=bool(sc["batch"]["when_idle"]))
-    path = FlowPath(slot, verdicts, batcher, alerts, verdict_log, metrics)
+    recorder = _recorder(record_dir, sc, model.profile)
+    path = FlowPath(slot, verdicts, batcher, alerts, verdict_log, metrics,
+                    observers=[recorder] if recorder is not None else [])
     if from_csv:
         stops.append(path.cancel)
     path.between_batches = lambda: _between_batches(plan, verdict_log, path.summary, alerts)
@@ -386,6 +427,8 @@ def _run(args: argparse.Namespace, daemon: bool) -> int:
         plan.restore()
         slot.stop()
         alerts.close()
+        if recorder is not None:
+            recorder.close()
         if verdict_log is not None:
             if completed and not plan.interrupted:
                 verdict_log.commit()
@@ -406,6 +449,8 @@ def _run(args: argparse.Namespace, daemon: bool) -> int:
         figures = test_figures(source.tracking_uri, slot.model.name, slot.model.version)
     print_summary(slot.model, summary, str(file or args.interface), meter_stats, alerts.stats(), verdict_log,
                   meter.restarts if meter is not None else 0, figures)
+    if recorder is not None:
+        print(recording_text(recorder))
     if meter is not None and meter.restarts == 0 and meter_stats["flows_emitted"] != summary.flows:
         log.error("the meter emitted %d flows but %d were judged",
                   meter_stats["flows_emitted"], summary.flows)

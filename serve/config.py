@@ -102,6 +102,15 @@ class VerdictsConfig:
 
 
 @dataclass(kw_only=True)
+class RecordConfig:
+    """``serve.record``: judged flows kept for learning the site (``--record-flows DIR``)."""
+
+    dir: str | None = setting()
+    max_mb: float = setting(**value_range(0, lo_open=True))
+    flush_rows: int = setting(**POSITIVE)
+
+
+@dataclass(kw_only=True)
 class MetricsConfig:
     """``serve.metrics``: the Prometheus endpoint of ``netsentry serve``."""
 
@@ -117,6 +126,7 @@ class ServeConfig:
     meter: MeterConfig
     batch: BatchConfig
     verdicts: VerdictsConfig
+    record: RecordConfig
     metrics: MetricsConfig
     alerts: dict[str, Any] = setting()
 

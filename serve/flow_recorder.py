@@ -42,6 +42,18 @@ class RecorderError(ValueError):
     """The recording folder cannot be used (one line for the user)."""
 
 
+def prepare_folder(folder: Path) -> None:
+    """Make the recording folder (0700) or check an existing one; :class:`RecorderError` otherwise."""
+    if folder.exists() and not folder.is_dir():
+        raise RecorderError(f"cannot record flows in {folder}: it is not a folder")
+    try:
+        folder.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+    except OSError as err:
+        raise RecorderError(f"cannot record flows in {folder}: {err.strerror}") from err
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise RecorderError(f"cannot record flows in {folder}: not writable")
+
+
 class FlowRecorder:
     """Buffer judged flows and write them per hour into ``folder``, keeping it under ``max_bytes``."""
 
@@ -59,18 +71,8 @@ class FlowRecorder:
         self._run = time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + f"-{os.getpid()}"
         self._seq = 0
         self._warned = False
-        self._prepare()
+        prepare_folder(self.folder)
         self._files = {p: p.stat().st_size for p in part_files(self.folder)}  # earlier runs count too
-
-    def _prepare(self) -> None:
-        if self.folder.exists() and not self.folder.is_dir():
-            raise RecorderError(f"cannot record flows in {self.folder}: it is not a folder")
-        try:
-            self.folder.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
-        except OSError as err:
-            raise RecorderError(f"cannot record flows in {self.folder}: {err.strerror}") from err
-        if not os.access(self.folder, os.W_OK | os.X_OK):
-            raise RecorderError(f"cannot record flows in {self.folder}: not writable")
 
     @property
     def stored_bytes(self) -> int:

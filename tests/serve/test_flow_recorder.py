@@ -19,7 +19,8 @@ from flows.recorded import (
 )
 from flows.schema import FLOW_COLUMNS
 from serve.flow_recorder import FlowRecorder, RecorderError
-from tests.serve.registered_model import meter
+from tests.serve.registered_model import meter, register_model
+from tests.serve.sensor_run import Store, netsentry, read_verdicts
 
 
 @pytest.fixture(scope="module")
@@ -32,12 +33,14 @@ def judged(flows: pd.DataFrame, hour: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     """``flows`` moved into ``hour`` of 2026-12-03 (a second apart), and a verdict for each."""
     flows = flows.copy()
     flows["Timestamp"] = [f"2026-12-03 {hour:02d}:00:{i % 60:02d}.000001" for i in range(len(flows))]
-    verdicts = pd.DataFrame({
-        "predicted": np.where(np.arange(len(flows)) % 3 == 0, "DoS", "BENIGN"),
-        "probability": np.linspace(0.5, 1, len(flows)),
-        "model_name": "netsentry",
-        "model_version": "7",
-    })
+    verdicts = pd.DataFrame(
+        {
+            "predicted": np.where(np.arange(len(flows)) % 3 == 0, "DoS", "BENIGN"),
+            "probability": np.linspace(0.5, 1, len(flows)),
+            "model_name": "netsentry",
+            "model_version": "7",
+        }
+    )
     return flows, verdicts
 
 
@@ -51,7 +54,9 @@ def test_flows_go_to_the_hour_they_started_with_their_verdicts(tmp_path: Path, r
     rec.close()
     files = part_files(tmp_path / "rec")
     assert [f.parent.relative_to(tmp_path / "rec").as_posix() for f in files] == [
-        "date=2026-12-03/hour=08", "date=2026-12-03/hour=09"]
+        "date=2026-12-03/hour=08",
+        "date=2026-12-03/hour=09",
+    ]
     assert [part_rows(f) for f in files] == [40, 60]
     assert {part_profile(f) for f in files} == {"clean"}
     back = read_recorded(tmp_path / "rec")
@@ -134,3 +139,43 @@ def test_partitions_of_odd_timestamps() -> None:
     got = partitions(pd.Series(["2026-01-02 03:04:05.000006", "", None, "2026-01-02T23:59:59", "junk"]))
     unknown = "date=unknown/hour=unknown"
     assert got.tolist() == ["date=2026-01-02/hour=03", unknown, unknown, "date=2026-01-02/hour=23", unknown]
+
+
+@pytest.fixture(scope="module")
+def store(pcaps: Path, tmp_path_factory: pytest.TempPathFactory) -> Store:
+    work = tmp_path_factory.mktemp("store")
+    uri = f"sqlite:///{work / 'mlflow.db'}"
+    register_model(uri, pcaps, work / "train")
+    return Store(uri, work / "cache", work)
+
+
+def test_classify_records_every_judged_flow(store: Store, pcaps: Path, tmp_path: Path) -> None:
+    capture = pcaps / "protocols" / "wechat.pcap"
+    run = netsentry(store, tmp_path, "classify", str(capture), "-o", "v.csv", "--record-flows", "rec")
+    assert run.returncode == 0, run.stderr
+    verdicts = read_verdicts(tmp_path / "v.csv")
+    back = read_recorded(tmp_path / "rec")
+    assert len(back) == len(verdicts) > 100
+
+    def pairs(df: pd.DataFrame) -> list[tuple[str, ...]]:  # files go by hour: compare as sets of rows
+        return sorted(map(tuple, df[["Flow ID", "Timestamp", "predicted"]].astype(str).to_numpy().tolist()))
+
+    assert pairs(back) == pairs(verdicts)
+    assert len(part_files(tmp_path / "rec")) > 1  # the capture spans several hours
+    assert {part_profile(f) for f in part_files(tmp_path / "rec")} == {"clean"}
+    assert f"recorded  {len(verdicts)} flows in rec" in run.stdout
+
+
+def test_a_bad_recording_folder_is_one_line_before_any_model_work(
+    store: Store, pcaps: Path, tmp_path: Path
+) -> None:
+    (tmp_path / "taken").write_text("a file")
+    run = netsentry(
+        store, tmp_path, "classify", str(pcaps / "protocols" / "wechat.pcap"), "--record-flows", "taken"
+    )
+    assert run.returncode == 1
+    assert run.stderr.strip() == "netsentry classify: cannot record flows in taken: it is not a folder"
+    bad = netsentry(
+        store, tmp_path, "classify", str(pcaps / "protocols" / "wechat.pcap"), "serve.record.max_mb=0"
+    )
+    assert bad.returncode == 2 and "serve.record.max_mb" in bad.stderr
