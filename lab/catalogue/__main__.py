@@ -22,13 +22,16 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--seed", type=int, required=True, help="seed of every user's choices and think times")
     r.add_argument("--duration", type=float, default=300.0, help="seconds of traffic (default 300)")
     r.add_argument("--only", default="", help="comma-separated activity names (default: all)")
-    r.add_argument(
-        "--dataset",
-        type=Path,
-        help="also copy the flows and manifest into this dataset folder "
-        "(<profile>/flows.NAME.lab-<profile>.csv.gz, NAME.json)",
-    )
-    r.add_argument("--name", default="catalogue", help="NAME of the files copied with --dataset")
+    relabel = sub.add_parser("label", help="meter and attribute a run's capture again (no root needed)")
+    relabel.add_argument("run_dir", type=Path, help="a folder written by `run`")
+    for q in (r, relabel):
+        q.add_argument(
+            "--dataset",
+            type=Path,
+            help="also copy the flows and manifest into this dataset folder "
+            "(<profile>/flows.NAME.lab-<profile>.csv.gz, NAME.json)",
+        )
+        q.add_argument("--name", default="catalogue", help="NAME of the files copied with --dataset")
     return p
 
 
@@ -57,11 +60,21 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "list":
         return _list()
-    if args.duration <= 0:
-        print("catalogue: --duration must be positive", file=sys.stderr)
-        return 2
     if args.name and not args.name.replace("-", "").replace("_", "").isalnum():
         print(f"catalogue: --name {args.name!r}: letters, digits, - and _ only", file=sys.stderr)
+        return 2
+    if args.command == "label":
+        try:
+            manifest = catalogue_run.relabel(args.run_dir)
+        except (LabError, MeterError) as exc:
+            print(f"catalogue: {exc}", file=sys.stderr)
+            return 2
+        print(f"catalogue: {args.run_dir}: {manifest['flows']['clean']['rows']:,} flows (clean)")
+        if args.dataset:
+            _copy(args.run_dir, args.dataset, args.name)
+        return 0
+    if args.duration <= 0:
+        print("catalogue: --duration must be positive", file=sys.stderr)
         return 2
     only = [n.strip() for n in args.only.split(",") if n.strip()]
     try:

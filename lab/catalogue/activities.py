@@ -10,8 +10,8 @@ from __future__ import annotations
 import random
 
 from lab.catalogue.activity import USER, Activity, Ctx, Match, logins, sh
-from lab.catalogue.servers import AGENTS, PAGES, SYSTEM_PYTHON, VENV_PYTHON
-from lab.catalogue.topology import BY_NAME
+from lab.catalogue.servers import AGENTS, DHCP_RANGE, PAGES, SYSTEM_PYTHON, VENV_PYTHON
+from lab.catalogue.topology import BY_NAME, SUBNET
 
 TCP, UDP, ICMP, IGMP, ICMP6 = 6, 17, 1, 2, 58
 SSH_OPTS = [
@@ -687,6 +687,7 @@ def _mqtt_subscriber(ctx: Ctx) -> list[tuple[str, list[str]]]:
 
 
 PEER = BY_NAME["peer"]
+DHCP_POOL = tuple(f"{SUBNET}.{i}" for i in range(DHCP_RANGE[0], DHCP_RANGE[1] + 1))
 
 ACTIVITIES: tuple[Activity, ...] = (
     Activity(
@@ -757,7 +758,12 @@ ACTIVITIES: tuple[Activity, ...] = (
         mdns,
         (UDP, 5353),
         think=(4, 20),
-        extra=(Match(ports=(5353,)), Match(addresses=("224.0.0.251", "ff02::fb"))),
+        extra=(
+            Match(ports=(5353,)),
+            Match(addresses=("224.0.0.251", "ff02::fb")),
+            # avahi on cli1 answers dig by unicast after dig has given up: the port unreachable back
+            Match(addresses=(BY_NAME["cli1"].address,), protocol=ICMP),
+        ),
     ),
     Activity(
         "llmnr",
@@ -778,7 +784,8 @@ ACTIVITIES: tuple[Activity, ...] = (
         (UDP, 67),
         clients=("dhc",),
         think=(15, 45),
-        extra=(Match(ports=(67, 68)),),
+        # dnsmasq pings an address before it offers it
+        extra=(Match(ports=(67, 68)), Match(addresses=DHCP_POOL, protocol=ICMP)),
     ),
     Activity(
         "ntp",

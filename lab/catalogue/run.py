@@ -282,6 +282,18 @@ def meter_and_label(run_dir: Path, activities: list[Activity]) -> dict[str, Any]
     return counts
 
 
+def relabel(run_dir: Path) -> dict[str, Any]:
+    """Meter and attribute a finished run's capture again (new meter or rules); update its manifest."""
+    path = run_dir / "manifest.json"
+    if not path.is_file() or not (run_dir / "capture.pcap").is_file():
+        raise LabError(f"{run_dir}: not a catalogue run folder (manifest.json and capture.pcap needed)")
+    manifest = json.loads(path.read_text())
+    activities = select(list(manifest.get("activities", {})))
+    manifest["flows"] = meter_and_label(run_dir, activities)
+    path.write_text(json.dumps(manifest, indent=2) + "\n")
+    return manifest
+
+
 def _on_sigterm(signum: int, frame: Any) -> None:
     raise Stopped()
 

@@ -27,6 +27,8 @@ SYSTEM_PYTHON = "/usr/bin/python3"
 #: aioquic is a PyPI package: the QUIC agent runs on the project's interpreter, the rest on Debian's
 VENV_PYTHON = str(Path(__file__).resolve().parents[2] / ".venv" / "bin" / "python")
 PG_BIN = "/usr/lib/postgresql/15/bin"
+#: addresses the DHCP server hands out (first and last host octet)
+DHCP_RANGE = (200, 220)
 
 
 @dataclass(frozen=True)
@@ -377,7 +379,7 @@ def _dhcp(env: Env) -> list[Daemon]:
         "--port=0",
         "--interface=eth0",
         "--bind-interfaces",
-        "--dhcp-range=10.98.0.200,10.98.0.220,255.255.255.0,2m",
+        f"--dhcp-range={topology.SUBNET}.{DHCP_RANGE[0]},{topology.SUBNET}.{DHCP_RANGE[1]},255.255.255.0,2m",
         "--dhcp-authoritative",
         f"--dhcp-leasefile={env.work}/dnsmasq.leases",
         "--pid-file=",
