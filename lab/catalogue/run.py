@@ -375,8 +375,12 @@ def run_catalogue(
                 )
         for u in users:
             u.start()
+        expected = {h.ns for h in topology.HOSTS} | {topology.SWITCH}
         while time.monotonic() < end:
-            time.sleep(0.5)
+            time.sleep(1.0)
+            gone = expected - set(topology.our_namespaces())
+            if gone:  # something else deleted them: every later session would fail, the flows would lie
+                raise LabError(f"catalogue namespaces vanished mid-run: {', '.join(sorted(gone))}")
         stop.set()
         for u in users:
             u.join(timeout=GRACE + 5)

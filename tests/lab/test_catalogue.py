@@ -219,3 +219,43 @@ def test_label_again_gives_the_same_flows_and_few_unexplained(run: Path, tmp_pat
     df = pd.read_csv(catalogue_run.flows_file(run, "clean"), low_memory=False)
     other = int((df["Scenario"] == catalogue_run.OTHER).sum())
     assert other <= 0.02 * len(df), df[df["Scenario"] == catalogue_run.OTHER].head(20)
+
+
+@needs_catalogue
+def test_namespaces_deleted_by_something_else_stop_the_run(tmp_path: Path) -> None:
+    """Flows of a run whose hosts vanished would be mostly failed sessions: the run says so instead."""
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "lab.catalogue",
+            "run",
+            "--out",
+            str(tmp_path),
+            "--seed",
+            "1",
+            "--duration",
+            "90",
+            "--only",
+            "icmp-ping",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    first_session = tmp_path / "logs" / "icmp-ping.log"
+    deadline = time.monotonic() + 60
+    while not first_session.exists():
+        assert proc.poll() is None and time.monotonic() < deadline, "the catalogue did not start"
+        time.sleep(0.3)
+    for pid in subprocess.run(
+        ["ip", "netns", "pids", "nsCatcli3"], capture_output=True, text=True
+    ).stdout.split():
+        os.kill(int(pid), signal.SIGKILL)
+    subprocess.run(["ip", "netns", "del", "nsCatcli3"], check=True)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 2, err
+    assert err.strip().splitlines() == ["catalogue: catalogue namespaces vanished mid-run: nsCatcli3"]
+    assert topology.our_namespaces() == []
+    assert not (tmp_path / "clean").exists()
