@@ -61,6 +61,36 @@ def leftovers(marker: str) -> list[str]:
     return found
 
 
+def start_run(out: Path, only: str, duration: int) -> subprocess.Popen:
+    """Start a catalogue run in the background; return once its first session has begun."""
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "lab.catalogue",
+            "run",
+            "--out",
+            str(out),
+            "--seed",
+            "1",
+            "--duration",
+            str(duration),
+            "--only",
+            only,
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    first_session = out / "logs" / f"{only.split(',')[0]}.log"
+    deadline = time.monotonic() + 60
+    while not first_session.exists():
+        assert proc.poll() is None and time.monotonic() < deadline, "the catalogue did not start"
+        time.sleep(0.3)
+    return proc
+
+
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("catalogue")
@@ -132,31 +162,7 @@ def test_nothing_is_left_behind(run: Path) -> None:
 
 @needs_catalogue
 def test_sigterm_tears_down(tmp_path: Path) -> None:
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "lab.catalogue",
-            "run",
-            "--out",
-            str(tmp_path),
-            "--seed",
-            "1",
-            "--duration",
-            "120",
-            "--only",
-            "icmp-ping,dns-udp",
-        ],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    first_session = tmp_path / "logs" / "icmp-ping.log"
-    deadline = time.monotonic() + 60
-    while not first_session.exists():
-        assert proc.poll() is None and time.monotonic() < deadline, "the catalogue did not start"
-        time.sleep(0.3)
+    proc = start_run(tmp_path, "icmp-ping,dns-udp", 120)
     time.sleep(2)
     assert topology.our_namespaces()
     proc.send_signal(signal.SIGTERM)
@@ -224,31 +230,7 @@ def test_label_again_gives_the_same_flows_and_few_unexplained(run: Path, tmp_pat
 @needs_catalogue
 def test_namespaces_deleted_by_something_else_stop_the_run(tmp_path: Path) -> None:
     """Flows of a run whose hosts vanished would be mostly failed sessions: the run says so instead."""
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "lab.catalogue",
-            "run",
-            "--out",
-            str(tmp_path),
-            "--seed",
-            "1",
-            "--duration",
-            "90",
-            "--only",
-            "icmp-ping",
-        ],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    first_session = tmp_path / "logs" / "icmp-ping.log"
-    deadline = time.monotonic() + 60
-    while not first_session.exists():
-        assert proc.poll() is None and time.monotonic() < deadline, "the catalogue did not start"
-        time.sleep(0.3)
+    proc = start_run(tmp_path, "icmp-ping", 90)
     for pid in subprocess.run(
         ["ip", "netns", "pids", "nsCatcli3"], capture_output=True, text=True
     ).stdout.split():
