@@ -11,7 +11,8 @@ Sets:
   ``$NETSENTRY_SHARED_DATA``), minus the captures that manifest lists as attacks or broken traffic, each
   with its reason, and minus the captures the model version was trained on (its ``trained_captures``
   tag: a site baseline), listed in the report. A folder that is absent is reported as skipped.
-- ``--flows NAME=CSV``: the ``BENIGN`` rows of a labelled flow CSV (e.g. a held-out lab catalogue run).
+- flow sets: the ``BENIGN`` rows of labelled flow files, per meter profile (the manifest's
+  ``flow_sets``: the lab catalogue's held-out run), and of any ``--flows NAME=CSV``.
 - ``lab-heldout``: the benign figure of ``lab_eval`` (``metrics/lab_eval.json``), shown beside them.
 
 Output: a table on stdout, ``metrics/benign_eval.json`` (per set and its worst captures),
@@ -54,6 +55,16 @@ class BenignSet:
     skipped: str = ""  # why the set was not judged
     excluded: dict[str, str] = field(default_factory=dict)  # capture -> kind (attack, broken, trained)
     unreadable: dict[str, str] = field(default_factory=dict)  # capture -> the meter's reason
+
+
+def load_flow_sets(path: Path = MANIFEST) -> dict[str, str]:
+    """The manifest's flow sets: name -> path pattern (``{profile}`` for the meter profile)."""
+    data = yaml.safe_load(path.read_text())
+    sets = (data or {}).get("flow_sets") or {}
+    if not isinstance(sets, dict) or not all(isinstance(v, dict) and isinstance(v.get("path"), str)
+                                             for v in sets.values()):
+        raise EvalError(f"{path}: each of `flow_sets` needs a `path`")
+    return {name: spec["path"] for name, spec in sets.items()}
 
 
 def load_manifest(path: Path = MANIFEST) -> dict[str, dict[str, Any]]:
@@ -214,6 +225,9 @@ def collect_sets(
         bset.excluded = left_out
         out.append(bset)
     for name, csv in flow_csvs.items():
+        if not csv.exists():
+            out.append(BenignSet(name, skipped=f"{csv} absent"))
+            continue
         out.append(flows_set(name, csv))
     return out
 
@@ -305,6 +319,9 @@ def evaluate(
     """Judge every benign set; write the JSON report, the per-capture CSV and the plot; return the report."""
     manifest = load_manifest(manifest_path)
     profile, trained = model_profile_and_trained(model)
+    patterns = load_flow_sets(manifest_path)
+    committed = {n: PROJECT_ROOT / p.format(profile=profile) for n, p in patterns.items()}
+    flow_csvs = {**committed, **flow_csvs}
     name, version = resolve_version(model)
     report: dict[str, Any] = {
         "model": model,

@@ -23,6 +23,9 @@ def test_every_excluded_capture_exists_and_every_other_counts(pcaps: Path) -> No
         folder = pcaps.parent / spec["folder"]
         missing = set(spec["excluded"]) - {p.name for p in folder.iterdir()}
         assert not missing, (name, missing)
+    for name, pattern in benign_eval.load_flow_sets().items():  # committed, in both profiles
+        for profile in ("clean", "engelen"):
+            assert (benign_eval.PROJECT_ROOT / pattern.format(profile=profile)).is_file(), (name, profile)
     browsing, _ = benign_captures(pcaps / "attacks", manifest["shared-browsing"], trained=set())
     assert [p.name for p in browsing] == ["http_espn.pcapng"]
     spec = manifest["shared-protocols"]
