@@ -24,6 +24,7 @@ from flows.schema import feature_columns
 from pipeline.model import TRUSTED_TYPES, fit_inference_model
 from pipeline.tracking import log_and_register
 from tests.serve.mlflow_servers import mlflow_uris
+from tests.serve.sensor_run import Store
 
 METER = Path(__file__).resolve().parents[2] / "capture" / "flowmeter"
 
@@ -97,3 +98,10 @@ def register_model(tracking_uri: str, pcaps: Path, work: Path, *, name: str = "n
             info = log_and_register(model, train.head(5), all_tags, names, list(TRUSTED_TYPES),
                                     extra_files=extra)
     return info["version"]
+
+
+def sqlite_store(pcaps: Path, work: Path, **register: Any) -> Store:
+    """A SQLite tracking store in ``work`` whose ``netsentry@champion`` is this module's test model."""
+    uri = f"sqlite:///{work / 'mlflow.db'}"
+    register_model(uri, pcaps, work / "train", **register)
+    return Store(uri, work / "cache", work)

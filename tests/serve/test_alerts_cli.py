@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.serve.alert_data import ROOT
-from tests.serve.registered_model import METER, meter, register_model
+from tests.serve.registered_model import METER, meter, sqlite_store
 from tests.serve.sensor_run import NETSENTRY, Store, assert_one_clear_line, sensor_env
 
 pytestmark = pytest.mark.skipif(not METER.is_file(), reason="capture/flowmeter not built (make meter)")
@@ -24,10 +24,7 @@ LAST_MOMENT = "9999-12-31T23:59:59.999999+0000"
 @pytest.fixture(scope="module")
 def store(pcaps: Path, tmp_path_factory: pytest.TempPathFactory) -> Store:
     """A SQLite store whose `netsentry@champion` is the small PortScan/BENIGN test model."""
-    work = tmp_path_factory.mktemp("alerts-store")
-    uri = f"sqlite:///{work / 'mlflow.db'}"
-    register_model(uri, pcaps, work / "train")
-    return Store(uri, work / "cache", work)
+    return sqlite_store(pcaps, tmp_path_factory.mktemp("alerts-store"))
 
 
 @pytest.fixture(scope="module")

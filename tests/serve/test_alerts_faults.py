@@ -6,11 +6,9 @@ the alert manager with its committed config.
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 import stat
-import subprocess
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,6 +19,7 @@ import yaml
 from serve.alerts import AlertConfigError, AlertManager
 from serve.alerts.aggregate import batch_alerts
 from serve.alerts.settings import parse_settings
+from tests.disk import fill, small_tmpfs
 from tests.serve.alert_data import ALERTS_CONFIG, alerts_config, verdict_frame
 from tests.serve.alert_servers import wait_for
 
@@ -143,29 +142,8 @@ def test_a_bad_eve_mode_is_one_config_line(tmp_path: Path, mode: object) -> None
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
     """A 64 KiB tmpfs mounted for the test, unmounted after it."""
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root")
-    mount = tmp_path / "disk"
-    mount.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k,mode=0755", "tmpfs", str(mount)], check=True)
-    try:
-        yield mount
-    finally:
-        subprocess.run(["umount", str(mount)], check=True)
-
-
-def _fill(disk: Path, leave: int = 0) -> Path:
-    """Fill ``disk`` with a file until it is full, then free ``leave`` bytes; return that file."""
-    filler = disk / "filler"
-    written = 0
-    with open(filler, "wb", buffering=0) as fh:
-        try:
-            while True:
-                written += fh.write(b"\0" * 4096)
-        except OSError as exc:
-            assert exc.errno == errno.ENOSPC
-        fh.truncate(max(0, written - leave))
-    return filler
+    with small_tmpfs(tmp_path / "disk", "64k") as disk:
+        yield disk
 
 
 def _disk_cfg(tmp_path: Path, disk: Path, attempts: int) -> dict:
@@ -183,7 +161,7 @@ def test_a_disk_full_for_a_while_loses_and_repeats_no_alert(tmp_path: Path, smal
     try:
         manager.submit(_frames("10.0.4", 10))
         assert wait_for(lambda: manager.stats()["eve"]["sent"] == 10)
-        filler = _fill(small_disk, leave=4096)
+        filler = fill(small_disk, leave=4096)
         manager.submit(_frames("10.0.5", 30))  # ~20 KB of lines for 4 KB of room
         assert wait_for(lambda: manager.stats()["eve"]["retried"] >= 30)  # several failed rounds
         filler.unlink()
@@ -204,7 +182,7 @@ def test_a_disk_that_stays_full_counts_what_failed(tmp_path: Path, small_disk: P
     manager = AlertManager(_disk_cfg(tmp_path, small_disk, attempts=3))
     manager.submit(_frames("10.0.4", 5))
     assert wait_for(lambda: manager.stats()["eve"]["sent"] == 5)
-    _fill(small_disk, leave=4096)
+    fill(small_disk, leave=4096)
     manager.submit(_frames("10.0.5", 30))
     assert wait_for(lambda: sum(manager.stats()["eve"][k] for k in ("sent", "failed")) == 35)
     manager.close()

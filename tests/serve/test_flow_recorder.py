@@ -19,7 +19,7 @@ from flows.recorded import (
 )
 from flows.schema import FLOW_COLUMNS
 from serve.flow_recorder import FlowRecorder, RecorderError
-from tests.serve.registered_model import meter, register_model
+from tests.serve.registered_model import meter, sqlite_store
 from tests.serve.sensor_run import Store, netsentry, read_verdicts
 
 
@@ -143,10 +143,7 @@ def test_partitions_of_odd_timestamps() -> None:
 
 @pytest.fixture(scope="module")
 def store(pcaps: Path, tmp_path_factory: pytest.TempPathFactory) -> Store:
-    work = tmp_path_factory.mktemp("store")
-    uri = f"sqlite:///{work / 'mlflow.db'}"
-    register_model(uri, pcaps, work / "train")
-    return Store(uri, work / "cache", work)
+    return sqlite_store(pcaps, tmp_path_factory.mktemp("store"))
 
 
 def test_classify_records_every_judged_flow(store: Store, pcaps: Path, tmp_path: Path) -> None:

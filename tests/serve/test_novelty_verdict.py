@@ -10,7 +10,7 @@ import pytest
 
 from flows.novelty import UNKNOWN
 from flows.schema import COLUMN_KINDS
-from tests.serve.registered_model import FEATURES, METER, fit_model, meter, register_model
+from tests.serve.registered_model import FEATURES, METER, fit_model, meter, register_model, sqlite_store
 from tests.serve.sensor_run import Store, netsentry, read_verdicts
 
 pytestmark = pytest.mark.skipif(not METER.is_file(), reason="capture/flowmeter not built (make meter)")
@@ -21,11 +21,9 @@ UNKNOWN_SID = 1000100
 @pytest.fixture(scope="module")
 def store(pcaps: Path, tmp_path_factory: pytest.TempPathFactory) -> Store:
     """The same forest registered twice: with a novelty guard (champion) and without (`unguarded`)."""
-    work = tmp_path_factory.mktemp("novelty")
-    uri = f"sqlite:///{work / 'mlflow.db'}"
-    register_model(uri, pcaps, work / "train", guard_coverage=0.999)
-    register_model(uri, pcaps, work / "train", name="unguarded")
-    return Store(uri, work / "cache", work)
+    store = sqlite_store(pcaps, tmp_path_factory.mktemp("novelty"), guard_coverage=0.999)
+    register_model(store.uri, pcaps, store.work / "train", name="unguarded")
+    return store
 
 
 @pytest.fixture(scope="module")

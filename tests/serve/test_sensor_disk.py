@@ -8,11 +8,12 @@ and the exit status (1) say how many rows are missing from the file.
 from __future__ import annotations
 
 import os
-import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.disk import fill, small_tmpfs
 from tests.serve.pcap_stream import PCAP_HEADER, open_fifo_for_writing, tick, udp_flows
 from tests.serve.registered_model import METER
 from tests.serve.sensor_run import Daemon, Store, count_rows, read_verdicts
@@ -29,26 +30,10 @@ T0 = 1_700_000_000_000_000  # µs
 
 
 @pytest.fixture
-def small_disk(tmp_path: Path):  # noqa: ANN201
-    disk = tmp_path / "disk"
-    disk.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(disk)], check=True)
-    try:
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 256 KiB tmpfs mounted for the test, unmounted after it."""
+    with small_tmpfs(tmp_path / "disk", "256k") as disk:
         yield disk
-    finally:
-        subprocess.run(["umount", "-l", str(disk)], check=False)
-
-
-def fill(disk: Path) -> Path:
-    """Write a file until the disk is full."""
-    filler = disk / "filler"
-    with open(filler, "wb", buffering=0) as fh:
-        try:
-            while True:
-                fh.write(b"\0" * 4096)
-        except OSError:
-            pass
-    return filler
 
 
 def test_full_disk_costs_rows_counted_never_the_sensor(store: Store, small_disk: Path,  # noqa: F811
