@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -90,17 +91,26 @@ def run(cmd: list[str], check: bool = True) -> subprocess.CompletedProcess:
     return proc
 
 
-def exec_in(host: Host | str, cmd: list[str]) -> list[str]:
-    """The argv that runs ``cmd`` inside a host's namespace (ip netns exec execs, so PIDs are real)."""
-    ns = host.ns if isinstance(host, Host) else PREFIX + host
+def ns_exec(ns: str, cmd: list[str]) -> list[str]:
+    """The argv that runs ``cmd`` inside namespace ``ns`` (ip netns exec execs, so PIDs are real)."""
     return ["ip", "netns", "exec", ns, *cmd]
+
+
+def exec_in(host: Host | str, cmd: list[str]) -> list[str]:
+    """The argv that runs ``cmd`` inside a lab host's namespace."""
+    return ns_exec(host.ns if isinstance(host, Host) else PREFIX + host, cmd)
+
+
+def existing(names: Iterable[str]) -> list[str]:
+    """Those of ``names`` that exist now, by exact name (a foreign namespace sharing a prefix is not one)."""
+    out = run(["ip", "netns", "list"], check=False).stdout
+    listed = {line.split()[0] for line in out.splitlines() if line.strip()}
+    return [n for n in names if n in listed]
 
 
 def our_namespaces() -> list[str]:
     """The lab's namespaces that exist now (exact names: a foreign ``nsL...`` is not ours)."""
-    out = run(["ip", "netns", "list"], check=False).stdout
-    names = {line.split()[0] for line in out.splitlines() if line.strip()}
-    return [n for n in NAMESPACES if n in names]
+    return existing(NAMESPACES)
 
 
 def namespace_pids(ns: str) -> list[int]:
@@ -109,10 +119,10 @@ def namespace_pids(ns: str) -> list[int]:
     return [int(p) for p in out.split() if p.isdigit()]
 
 
-def _kill_all(sig: int) -> int:
-    """Send ``sig`` to every process inside our namespaces; return how many there were."""
+def _signal_all(names: tuple[str, ...], sig: int) -> int:
+    """Send ``sig`` to every process inside those of ``names`` that exist; return how many there were."""
     count = 0
-    for ns in our_namespaces():
+    for ns in existing(names):
         for pid in namespace_pids(ns):
             try:
                 os.kill(pid, sig)
@@ -122,27 +132,36 @@ def _kill_all(sig: int) -> int:
     return count
 
 
+def remove_namespaces(names: tuple[str, ...]) -> list[str]:
+    """Kill what runs inside ``names`` (deleting a netns does not), then delete them; return those deleted.
+
+    Only these exact names are looked at, so a namespace the caller does not own is never touched.
+    """
+    if _signal_all(names, signal.SIGTERM):
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline and any(namespace_pids(ns) for ns in existing(names)):
+            time.sleep(0.1)
+        _signal_all(names, signal.SIGKILL)
+        time.sleep(0.1)
+    deleted = existing(names)
+    for ns in deleted:
+        run(["ip", "netns", "del", ns], check=False)
+    return deleted
+
+
 def down() -> list[str]:
-    """Remove the lab: kill what runs inside (deleting a netns does not), then delete the namespaces.
+    """Remove the lab: kill what runs inside, then delete the namespaces and the resolver folders.
 
     Idempotent, works after a crash (it looks at what exists, not at a state file).  Returns the
     namespaces deleted.
     """
-    if _kill_all(signal.SIGTERM):
-        deadline = time.monotonic() + 3
-        while time.monotonic() < deadline and any(namespace_pids(ns) for ns in our_namespaces()):
-            time.sleep(0.1)
-        _kill_all(signal.SIGKILL)
-        time.sleep(0.1)
-    deleted = our_namespaces()
-    for ns in deleted:
-        run(["ip", "netns", "del", ns], check=False)
+    deleted = remove_namespaces(NAMESPACES)
     for host in HOSTS:
-        _remove_resolver(Path("/etc/netns") / host.ns)
+        remove_resolver(Path("/etc/netns") / host.ns)
     return deleted
 
 
-def _remove_resolver(folder: Path) -> None:
+def remove_resolver(folder: Path) -> None:
     """Remove a host's ``/etc/netns`` folder; a concurrent ``lab down`` may be removing it too."""
     with contextlib.suppress(FileNotFoundError, NotADirectoryError):
         for f in folder.iterdir():
@@ -169,27 +188,14 @@ def _make_ns(ns: str) -> None:
     )
 
 
-def _no_offloads(ns: str, dev: str) -> None:
-    # With offloads the capture holds 64 KB "packets" and bad checksums: the features would be wrong.
+def no_offloads(ns: str, dev: str, check: bool = False) -> None:
+    """Turn off the offloads of ``dev`` in ``ns``.
+
+    With offloads the capture holds 64 KB "packets" and bad checksums: the features would be wrong.
+    """
     run(
-        [
-            "ip",
-            "netns",
-            "exec",
-            ns,
-            "ethtool",
-            "-K",
-            dev,
-            "tx",
-            "off",
-            "tso",
-            "off",
-            "gso",
-            "off",
-            "gro",
-            "off",
-        ],
-        check=False,
+        ns_exec(ns, ["ethtool", "-K", dev, "tx", "off", "tso", "off", "gso", "off", "gro", "off"]),
+        check=check,
     )
 
 
@@ -223,8 +229,8 @@ def up() -> None:
         run(["ip", "-n", SWITCH, "link", "set", port, "master", BRIDGE, "up"])
         run(["ip", "-n", host.ns, "addr", "add", f"{host.address}/24", "dev", "eth0"])
         run(["ip", "-n", host.ns, "link", "set", "eth0", "up"])
-        _no_offloads(SWITCH, port)
-        _no_offloads(host.ns, "eth0")
+        no_offloads(SWITCH, port)
+        no_offloads(host.ns, "eth0")
         if host.name in RESOLVER_CLIENTS:
             resolv = Path("/etc/netns") / host.ns
             resolv.mkdir(parents=True, exist_ok=True)
@@ -244,16 +250,19 @@ def up() -> None:
     )
     for host in HOSTS:
         if host is not VICTIM:
-            _wait_reachable(host)
+            wait_reachable(host.ns, VICTIM.address, "the victim")
 
 
-def _wait_reachable(host: Host, timeout: float = 5.0) -> None:
-    """Ping the victim from ``host`` until it answers (the bridge learns addresses on first use)."""
+def wait_reachable(ns: str, address: str, what: str, timeout: float = 5.0) -> None:
+    """Ping ``address`` (``what``: its name in the error) from ``ns`` until it answers.
+
+    The bridge learns addresses on first use, so the first pings may go unanswered.
+    """
     deadline = time.monotonic() + timeout
     while True:
-        proc = run(exec_in(host, ["ping", "-c1", "-W1", VICTIM.address]), check=False)
+        proc = run(ns_exec(ns, ["ping", "-c1", "-W1", address]), check=False)
         if proc.returncode == 0:
             return
         if time.monotonic() > deadline:
-            raise LabError(f"{host.ns} cannot reach the victim {VICTIM.address}")
+            raise LabError(f"{ns} cannot reach {what} {address}")
         time.sleep(0.2)

@@ -1,7 +1,8 @@
 """The catalogue's own network: namespaces ``nsCat*``, a bridge in ``nsCatsw``, 10.98.0.0/24, fd00:98::/64.
 
 Separate from the attack lab (:mod:`lab.netns`, ``nsL*`` on 10.99.7.0/24): other names, another
-subnet, and :func:`down` only ever touches names with :data:`PREFIX`.  No namespace has a default
+subnet, and :func:`down` only ever touches its own exact names (:data:`NAMESPACES`), never every name
+with :data:`PREFIX`, so a foreign ``nsCat...`` namespace is left alone.  No namespace has a default
 route (IPv4 or IPv6), so nothing can leave; only multicast gets a route, on the lab link itself.
 IPv6 stays on here (unlike the attack lab): neighbour discovery, router adverts and MLD are part of
 what a real network carries.
@@ -9,13 +10,10 @@ what a real network carries.
 
 from __future__ import annotations
 
-import os
-import signal
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from lab.netns import LabError, namespace_pids, run
+from lab.netns import existing, no_offloads, ns_exec, remove_namespaces, remove_resolver, run, wait_reachable
 
 PREFIX = "nsCat"
 SUBNET = "10.98.0"
@@ -59,6 +57,8 @@ HOSTS: tuple[Host, ...] = (
     Host("dhc", None),
 )
 BY_NAME = {h.name: h for h in HOSTS}
+#: every namespace the catalogue makes, and the only ones it ever kills processes in or deletes
+NAMESPACES: tuple[str, ...] = (SWITCH, *(h.ns for h in HOSTS))
 SERVER = BY_NAME["srv"]
 #: hosts whose resolver (``/etc/netns/<ns>/resolv.conf``) is the catalogue's DNS server
 RESOLVER_CLIENTS = ("cli1", "cli2", "cli3")
@@ -76,74 +76,24 @@ def alias6(index: int) -> str:
 
 def exec_in(host: Host | str, cmd: list[str]) -> list[str]:
     """The argv that runs ``cmd`` inside a catalogue host's namespace."""
-    ns = host.ns if isinstance(host, Host) else PREFIX + host
-    return ["ip", "netns", "exec", ns, *cmd]
+    return ns_exec(host.ns if isinstance(host, Host) else PREFIX + host, cmd)
 
 
 def our_namespaces() -> list[str]:
-    """Existing namespaces with the catalogue prefix (ours only)."""
-    out = run(["ip", "netns", "list"], check=False).stdout
-    names = [line.split()[0] for line in out.splitlines() if line.strip()]
-    return [n for n in names if n.startswith(PREFIX)]
-
-
-def _signal_all(sig: int) -> int:
-    count = 0
-    for ns in our_namespaces():
-        for pid in namespace_pids(ns):
-            try:
-                os.kill(pid, sig)
-                count += 1
-            except ProcessLookupError:
-                pass
-    return count
+    """The catalogue's namespaces that exist now (exact names: a foreign ``nsCat...`` is not ours)."""
+    return existing(NAMESPACES)
 
 
 def down() -> list[str]:
     """Kill what runs in the catalogue's namespaces, delete them and their resolver files; idempotent."""
-    if _signal_all(signal.SIGTERM):
-        deadline = time.monotonic() + 3
-        while time.monotonic() < deadline and any(namespace_pids(ns) for ns in our_namespaces()):
-            time.sleep(0.1)
-        _signal_all(signal.SIGKILL)
-        time.sleep(0.1)
-    deleted = our_namespaces()
-    for ns in deleted:
-        run(["ip", "netns", "del", ns], check=False)
+    deleted = remove_namespaces(NAMESPACES)
     for host in HOSTS:
-        folder = Path("/etc/netns") / host.ns
-        if folder.is_dir():
-            for f in folder.iterdir():
-                f.unlink()
-            folder.rmdir()
+        remove_resolver(Path("/etc/netns") / host.ns)
     return deleted
 
 
 def _sysctl(ns: str, *settings: str) -> None:
-    run(["ip", "netns", "exec", ns, "sysctl", "-qw", *settings])
-
-
-def _no_offloads(ns: str, dev: str) -> None:
-    # offloads on give 64 KB "packets" and bad checksums in the capture (lab-notes section 4)
-    run(
-        [
-            "ip",
-            "netns",
-            "exec",
-            ns,
-            "ethtool",
-            "-K",
-            dev,
-            "tx",
-            "off",
-            "tso",
-            "off",
-            "gso",
-            "off",
-            "gro",
-            "off",
-        ]
-    )
+    run(ns_exec(ns, ["sysctl", "-qw", *settings]))
 
 
 def up(n_aliases: int, resolver: str) -> None:
@@ -178,8 +128,8 @@ def up(n_aliases: int, resolver: str) -> None:
         port = f"{PREFIX}-{host.name}"
         run(["ip", "-n", SWITCH, "link", "add", port, "type", "veth", "peer", "name", "eth0", "netns", ns])
         run(["ip", "-n", SWITCH, "link", "set", port, "master", BRIDGE, "up"])
-        _no_offloads(SWITCH, port)
-        _no_offloads(ns, "eth0")
+        no_offloads(SWITCH, port, check=True)
+        no_offloads(ns, "eth0", check=True)
         if host.octet:
             run(["ip", "-n", ns, "addr", "add", f"{host.address}/24", "dev", "eth0"])
             run(["ip", "-n", ns, "addr", "add", f"{host.address6}/64", "dev", "eth0", "nodad"])
@@ -195,12 +145,4 @@ def up(n_aliases: int, resolver: str) -> None:
         run(["ip", "-n", SERVER.ns, "addr", "add", f"{alias6(i)}/64", "dev", "eth0", "nodad"])
     for host in HOSTS:
         if host.octet and host is not SERVER:
-            _wait_reachable(host)
-
-
-def _wait_reachable(host: Host, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while run(exec_in(host, ["ping", "-c1", "-W1", SERVER.address]), check=False).returncode != 0:
-        if time.monotonic() > deadline:
-            raise LabError(f"{host.ns} cannot reach the catalogue server {SERVER.address}")
-        time.sleep(0.2)
+            wait_reachable(host.ns, SERVER.address, "the catalogue server")

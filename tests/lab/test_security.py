@@ -192,3 +192,27 @@ def test_a_foreign_account_of_the_same_name_is_not_taken_over(tmp_path: Path) ->
     finally:
         subprocess.run(["userdel", "nsluser"], capture_output=True)
         services.teardown()
+
+
+CATALOGUE_FOREIGN_NS = "nsCatLocalVPN"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root (network namespaces)")
+def test_catalogue_down_spares_a_namespace_that_only_shares_its_prefix() -> None:
+    """The catalogue deletes and kills in its own exact namespace names, not in every ``nsCat...``."""
+    from lab.catalogue import topology
+
+    subprocess.run(["ip", "netns", "add", CATALOGUE_FOREIGN_NS], check=True)
+    foreign = subprocess.Popen(["ip", "netns", "exec", CATALOGUE_FOREIGN_NS, "sleep", "60"])
+    try:
+        time.sleep(0.3)
+        assert topology.our_namespaces() == []
+        assert topology.down() == []
+        listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+        assert CATALOGUE_FOREIGN_NS in listed.split()
+        assert foreign.poll() is None
+    finally:
+        if foreign.poll() is None:
+            foreign.send_signal(signal.SIGTERM)
+            foreign.wait(5)
+        subprocess.run(["ip", "netns", "del", CATALOGUE_FOREIGN_NS], capture_output=True)
