@@ -24,8 +24,8 @@ def netsentry(*args: str, **kw) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, capture_output=True, text=True, **kw)
 
 
-def lab_processes(marker: str) -> list[str]:
-    """Command lines of live processes that mention the lab's subnet or ``marker`` (a run folder)."""
+def lab_processes(marker: str, subnet: str = "10.99.7.") -> list[str]:
+    """Command lines of live processes that mention ``subnet`` (the attack lab's by default) or ``marker``."""
     found = []
     for proc in Path("/proc").iterdir():
         if proc.name.isdigit() and int(proc.name) != os.getpid():
@@ -33,7 +33,7 @@ def lab_processes(marker: str) -> list[str]:
                 cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
             except OSError:
                 continue
-            if ("10.99.7." in cmd or marker in cmd) and "pytest" not in cmd:
+            if (subnet in cmd or marker in cmd) and "pytest" not in cmd:
                 found.append(cmd)
     return found
 

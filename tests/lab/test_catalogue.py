@@ -26,6 +26,7 @@ from lab.catalogue import topology
 from lab.catalogue.activities import ACTIVITIES
 from lab.labels import PROFILES
 from pipeline.layouts import read_flow_csv
+from tests.lab.labtools import lab_processes
 
 ROOT = Path(__file__).resolve().parents[2]
 needs_catalogue = pytest.mark.skipif(
@@ -49,16 +50,7 @@ def catalogue(*args: str, **kw) -> subprocess.CompletedProcess:
 
 def leftovers(marker: str) -> list[str]:
     """Live processes that mention the catalogue's subnet or ``marker``."""
-    found = []
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit() and int(proc.name) != os.getpid():
-            try:
-                cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            except OSError:
-                continue
-            if ("10.98.0." in cmd or marker in cmd) and "pytest" not in cmd:
-                found.append(cmd)
-    return found
+    return lab_processes(marker, subnet=f"{topology.SUBNET}.")
 
 
 def start_run(out: Path, only: str, duration: int) -> subprocess.Popen:
