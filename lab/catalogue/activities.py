@@ -9,25 +9,14 @@ from __future__ import annotations
 
 import random
 
+from lab.agents.benign import SSH_OPTS as BENIGN_SSH_OPTS
 from lab.catalogue.activity import USER, Activity, Ctx, Match, logins, sh
 from lab.catalogue.servers import AGENTS, DHCP_RANGE, PAGES, SYSTEM_PYTHON, VENV_PYTHON
 from lab.catalogue.topology import BY_NAME, SUBNET
 
 TCP, UDP, ICMP, IGMP, ICMP6 = 6, 17, 1, 2, 58
-SSH_OPTS = [
-    "-o",
-    "StrictHostKeyChecking=no",
-    "-o",
-    "UserKnownHostsFile=/dev/null",
-    "-o",
-    "LogLevel=ERROR",
-    "-o",
-    "ConnectTimeout=5",
-    "-o",
-    "PreferredAuthentications=password",
-    "-o",
-    "PubkeyAuthentication=no",
-]
+#: the attack lab's benign user's ssh options, and password logins only (as the catalogue's users do)
+SSH_OPTS = [*BENIGN_SSH_OPTS, "-o", "PreferredAuthentications=password", "-o", "PubkeyAuthentication=no"]
 
 
 def _host(ctx: Ctx, name: str) -> str:
