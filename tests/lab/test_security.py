@@ -7,17 +7,20 @@ the lab's own namespaces and the victim's login account; no password is written 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import re
 import signal
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from lab import services, workdir
+from lab.catalogue import topology
 from lab.netns import LabUsageError
 from tests.lab.labtools import account_exists, needs_lab, netsentry
 
@@ -37,6 +40,20 @@ LAB_FILES = (
     "app.db",
 )
 FOREIGN_NS = "nsLocalVPN"
+
+
+@contextlib.contextmanager
+def foreign_namespace(name: str) -> Iterator[subprocess.Popen]:
+    """A namespace ``name`` that is not the lab's, with a process running in it; removed on exit."""
+    subprocess.run(["ip", "netns", "add", name], check=True)
+    proc = subprocess.Popen(["ip", "netns", "exec", name, "sleep", "600"])
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(5)
+        subprocess.run(["ip", "netns", "del", name], capture_output=True)
 
 
 def plant(folder: Path, targets: Path) -> dict[Path, tuple[bytes, int]]:
@@ -131,32 +148,27 @@ def up_and_down(tmp_path_factory: pytest.TempPathFactory):
     folder = tmp / "work"
     folder.mkdir(mode=0o700)
     before = plant(folder, tmp / "targets")
-    subprocess.run(["ip", "netns", "add", FOREIGN_NS], check=True)
-    foreign = subprocess.Popen(["ip", "netns", "exec", FOREIGN_NS, "sleep", "600"])
     try:
-        up = netsentry("lab", "up", "--work", str(folder))
-        state = {
-            "account_during": account_exists(),
-            "links_after_up": [n for n in LAB_FILES if (folder / n).is_symlink()],
-            "words": (folder / "words" / "passwords.txt").read_text() if up.returncode == 0 else "",
-        }
-        down = netsentry("lab", "down")
-        time.sleep(0.2)
-        state.update(
-            up=up,
-            down=down,
-            before=before,
-            foreign_alive=foreign.poll() is None,
-            foreign_listed=FOREIGN_NS
-            in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout,
-            account_after=account_exists(),
-        )
-        yield state
+        with foreign_namespace(FOREIGN_NS) as foreign:
+            up = netsentry("lab", "up", "--work", str(folder))
+            state = {
+                "account_during": account_exists(),
+                "links_after_up": [n for n in LAB_FILES if (folder / n).is_symlink()],
+                "words": (folder / "words" / "passwords.txt").read_text() if up.returncode == 0 else "",
+            }
+            down = netsentry("lab", "down")
+            time.sleep(0.2)
+            state.update(
+                up=up,
+                down=down,
+                before=before,
+                foreign_alive=foreign.poll() is None,
+                foreign_listed=FOREIGN_NS
+                in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout,
+                account_after=account_exists(),
+            )
+            yield state
     finally:
-        if foreign.poll() is None:
-            foreign.send_signal(signal.SIGTERM)
-            foreign.wait(5)
-        subprocess.run(["ip", "netns", "del", FOREIGN_NS], capture_output=True)
         services.teardown()
 
 
@@ -200,19 +212,10 @@ CATALOGUE_FOREIGN_NS = "nsCatLocalVPN"
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root (network namespaces)")
 def test_catalogue_down_spares_a_namespace_that_only_shares_its_prefix() -> None:
     """The catalogue deletes and kills in its own exact namespace names, not in every ``nsCat...``."""
-    from lab.catalogue import topology
-
-    subprocess.run(["ip", "netns", "add", CATALOGUE_FOREIGN_NS], check=True)
-    foreign = subprocess.Popen(["ip", "netns", "exec", CATALOGUE_FOREIGN_NS, "sleep", "60"])
-    try:
+    with foreign_namespace(CATALOGUE_FOREIGN_NS) as foreign:
         time.sleep(0.3)
         assert topology.our_namespaces() == []
         assert topology.down() == []
         listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
         assert CATALOGUE_FOREIGN_NS in listed.split()
         assert foreign.poll() is None
-    finally:
-        if foreign.poll() is None:
-            foreign.send_signal(signal.SIGTERM)
-            foreign.wait(5)
-        subprocess.run(["ip", "netns", "del", CATALOGUE_FOREIGN_NS], capture_output=True)
