@@ -199,38 +199,47 @@ def no_offloads(ns: str, dev: str, check: bool = False) -> None:
     )
 
 
+def make_bridge(switch: str, bridge: str, *options: str) -> None:
+    """Create ``bridge`` in namespace ``switch`` and bring it up (no STP, ports forward at once)."""
+    run(
+        [
+            "ip",
+            "-n",
+            switch,
+            "link",
+            "add",
+            bridge,
+            "type",
+            "bridge",
+            "stp_state",
+            "0",
+            "forward_delay",
+            "0",
+            *options,
+        ]
+    )
+    run(["ip", "-n", switch, "link", "set", bridge, "up"])
+
+
+def plug(switch: str, bridge: str, port: str, ns: str, check: bool = False) -> None:
+    """A veth pair: ``eth0`` in ``ns`` to ``port`` on ``bridge`` in ``switch``, offloads off at both ends."""
+    run(["ip", "-n", switch, "link", "add", port, "type", "veth", "peer", "name", "eth0", "netns", ns])
+    run(["ip", "-n", switch, "link", "set", port, "master", bridge, "up"])
+    no_offloads(switch, port, check=check)
+    no_offloads(ns, "eth0", check=check)
+
+
 def up() -> None:
     """Build the lab network from scratch (removing any previous one first)."""
     require_root()
     down()
     _make_ns(SWITCH)
-    run(["ip", "-n", SWITCH, "link", "add", BRIDGE, "type", "bridge", "stp_state", "0", "forward_delay", "0"])
-    run(["ip", "-n", SWITCH, "link", "set", BRIDGE, "up"])
+    make_bridge(SWITCH, BRIDGE)
     for host in HOSTS:
         _make_ns(host.ns)
-        port = f"{PREFIX}-{host.name}"
-        run(
-            [
-                "ip",
-                "-n",
-                SWITCH,
-                "link",
-                "add",
-                port,
-                "type",
-                "veth",
-                "peer",
-                "name",
-                "eth0",
-                "netns",
-                host.ns,
-            ]
-        )
-        run(["ip", "-n", SWITCH, "link", "set", port, "master", BRIDGE, "up"])
+        plug(SWITCH, BRIDGE, f"{PREFIX}-{host.name}", host.ns)
         run(["ip", "-n", host.ns, "addr", "add", f"{host.address}/24", "dev", "eth0"])
         run(["ip", "-n", host.ns, "link", "set", "eth0", "up"])
-        no_offloads(SWITCH, port)
-        no_offloads(host.ns, "eth0")
         if host.name in RESOLVER_CLIENTS:
             resolv = Path("/etc/netns") / host.ns
             resolv.mkdir(parents=True, exist_ok=True)

@@ -13,7 +13,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from lab.netns import existing, no_offloads, ns_exec, remove_namespaces, remove_resolver, run, wait_reachable
+from lab.netns import (
+    existing,
+    make_bridge,
+    ns_exec,
+    plug,
+    remove_namespaces,
+    remove_resolver,
+    run,
+    wait_reachable,
+)
 
 PREFIX = "nsCat"
 SUBNET = "10.98.0"
@@ -101,35 +110,13 @@ def up(n_aliases: int, resolver: str) -> None:
     down()
     run(["ip", "netns", "add", SWITCH])
     _sysctl(SWITCH, "net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1")
-    run(
-        [
-            "ip",
-            "-n",
-            SWITCH,
-            "link",
-            "add",
-            BRIDGE,
-            "type",
-            "bridge",
-            "stp_state",
-            "0",
-            "forward_delay",
-            "0",
-            "mcast_snooping",
-            "0",
-        ]
-    )
-    run(["ip", "-n", SWITCH, "link", "set", BRIDGE, "up"])
+    make_bridge(SWITCH, BRIDGE, "mcast_snooping", "0")
     for host in HOSTS:
         ns = host.ns
         run(["ip", "netns", "add", ns])
         run(["ip", "-n", ns, "link", "set", "lo", "up"])
         _sysctl(ns, "net.ipv6.conf.all.forwarding=0", "net.ipv4.icmp_ratelimit=0")
-        port = f"{PREFIX}-{host.name}"
-        run(["ip", "-n", SWITCH, "link", "add", port, "type", "veth", "peer", "name", "eth0", "netns", ns])
-        run(["ip", "-n", SWITCH, "link", "set", port, "master", BRIDGE, "up"])
-        no_offloads(SWITCH, port, check=True)
-        no_offloads(ns, "eth0", check=True)
+        plug(SWITCH, BRIDGE, f"{PREFIX}-{host.name}", ns, check=True)
         if host.octet:
             run(["ip", "-n", ns, "addr", "add", f"{host.address}/24", "dev", "eth0"])
             run(["ip", "-n", ns, "addr", "add", f"{host.address6}/64", "dev", "eth0", "nodad"])
