@@ -24,11 +24,12 @@ from typing import Any
 
 import pandas as pd
 
+from flows.novelty import BENIGN, UNKNOWN
 from flows.recorded import RecordedFlowsError, part_files, part_profile, read_recorded
 from flows.schema import FLOW_COLUMNS, LABEL_COLUMN, SOURCE_COLUMN
 
-BENIGN = "BENIGN"
-NOT_FLAGGED = (BENIGN, "UNJUDGED", "UNKNOWN")
+#: verdicts that are not an attack call (the sensor's UNJUDGED, the novelty guard's UNKNOWN)
+NOT_FLAGGED = (BENIGN, "UNJUDGED", UNKNOWN)
 CAPTURES_FILE = "captures.json"
 SOURCE = "site"
 
