@@ -26,7 +26,7 @@ import pandas as pd
 import pyarrow as pa
 import yaml
 
-from flows.novelty import GUARD_TAG, NoveltyGuard
+from flows.novelty import GUARD_TAG, UNKNOWN, NoveltyGuard
 from flows.schema import FEATURE_COLUMNS
 from serve import tracking
 from serve.cache import CacheDamaged, ModelCache, private_dir
@@ -35,7 +35,7 @@ from serve.runtime import OnnxForest, Predictor
 from serve.tracking import Unreachable as _Unreachable
 from serve.tracking import one_line as _one_line
 from serve.trust import load_trusted
-from serve.verdict import FLOW_FIELDS, VERDICT_COLUMNS
+from serve.verdict import BENIGN, FLOW_DETECTOR, FLOW_FIELDS, GUARD_DETECTOR, UNJUDGED, VERDICT_COLUMNS
 
 __all__ = ["LoadedModel", "ModelError", "ModelSource", "PROFILES", "verdicts"]
 
@@ -114,7 +114,17 @@ def verdicts(model: LoadedModel, flows: pd.DataFrame) -> pd.DataFrame:
     columns["probability"] = probability
     columns["model_name"] = _strings(pa.repeat(pa.scalar(model.name), n))
     columns["model_version"] = _strings(pa.repeat(pa.scalar(model.version), n))
+    columns["detector"] = _strings(_detector_names(model.predictor.labels).take(pa.array(codes)))
+    columns["evidence"] = _strings(pa.repeat(pa.scalar(""), n))
     return pd.DataFrame(columns, columns=list(VERDICT_COLUMNS), copy=False)
+
+
+def _detector_names(labels: np.ndarray) -> pa.Array:
+    """Per label index, the detector that decided it: none for benign and unjudged flows, the
+    novelty guard for UNKNOWN, the flow model for an attack group."""
+    names = ["" if label in (BENIGN, UNJUDGED) else GUARD_DETECTOR if label == UNKNOWN else FLOW_DETECTOR
+             for label in labels.tolist()]
+    return pa.array(names, type=pa.string())
 
 
 def default_tracking_uri() -> str:
